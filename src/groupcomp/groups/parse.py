@@ -1,0 +1,180 @@
+"""Parse group specs such as ``"C4xC4"``, ``"D3"`` or ``"SmallGroup(24,12)"`` (no ``eval``).
+
+Grammar (names case-insensitive, whitespace around separators ignored)::
+
+    spec   := factor (("x" | "×") factor)*
+    factor := C<n> | Z<n> | D<n> | Dic<n> | S<n> | A<n> | Q8 | O | octahedral
+              | I | icosahedral | SmallGroup(<order>,<id>)
+
+An optional ``_`` may separate a family letter from its number (``D_3``). ``D<n>`` is the
+dihedral group of the regular n-gon, of **order 2n** (``D3`` has 6 elements, ``D4`` has 8).
+Several factors give the direct product (:func:`~groupcomp.groups.constructors.product`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from groupcomp.errors import GroupcompError, GroupSpecError
+from groupcomp.groups import constructors as C
+from groupcomp.groups.core import FiniteGroup
+
+__all__ = ["FAMILIES", "Family", "parse"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A named family of groups accepted by :func:`parse` (shown by ``groupcomp groups list``)."""
+
+    pattern: str  #: spec pattern, e.g. ``"C<n>"``
+    description: str  #: what the group is
+    order: str  #: order formula, e.g. ``"n"``
+    example: str  #: a valid spec
+    notes: str = ""  #: aliases and caveats
+
+
+#: Named families, keyed by spec pattern.
+FAMILIES: dict[str, Family] = {
+    f.pattern: f
+    for f in (
+        Family("C<n>", "cyclic group of order n", "n", "C10", "Z<n> also accepted; n >= 1"),
+        Family(
+            "D<n>",
+            "dihedral group: symmetries of the regular n-gon",
+            "2n",
+            "D3",
+            "D3 has order 6 (not the D_{2n} convention); n >= 1",
+        ),
+        Family(
+            "Dic<n>",
+            "dicyclic group <a, x | a^2n = 1, x^2 = a^n, x a x^-1 = a^-1>",
+            "4n",
+            "Dic3",
+            "Dic2 = Q8; n >= 1",
+        ),
+        Family("S<n>", "symmetric group on n points", "n!", "S4", "1 <= n <= 7"),
+        Family("A<n>", "alternating group on n points", "n!/2", "A5", "1 <= n <= 7"),
+        Family("Q8", "quaternion group {±1, ±i, ±j, ±k}", "8", "Q8"),
+        Family("O", "rotation group of the cube (≅ S4)", "24", "O", "'octahedral' also accepted"),
+        Family(
+            "I",
+            "rotation group of the icosahedron (≅ A5)",
+            "60",
+            "I",
+            "'icosahedral' also accepted",
+        ),
+        Family(
+            "SmallGroup(<order>,<id>)",
+            "group number <id> of the given order in the small-groups catalogue",
+            "<order>",
+            "SmallGroup(24,12)",
+            "needs the small-groups catalogue",
+        ),
+        Family(
+            "<G>x<H>x...",
+            "direct product of any of the above",
+            "|G|·|H|·…",
+            "C4xC4",
+            "'×' also accepted; spaces around the separator are ignored",
+        ),
+    )
+}
+
+_SEPARATOR = re.compile(r"\s*[x×]\s*")
+_NUMBERED: dict[str, tuple[str, Callable[[int], FiniteGroup]]] = {
+    "c": ("cyclic", C.cyclic),
+    "z": ("cyclic", C.cyclic),
+    "d": ("dihedral", C.dihedral),
+    "dic": ("dicyclic", C.dicyclic),
+    "s": ("symmetric", C.symmetric),
+    "a": ("alternating", C.alternating),
+}
+_NUMBERED_RE = re.compile(r"(dic|c|z|d|s|a)_?(\d*)", re.IGNORECASE)
+_NAMED: dict[str, Callable[[], FiniteGroup]] = {
+    "q8": C.quaternion,
+    "o": C.octahedral,
+    "octahedral": C.octahedral,
+    "i": C.icosahedral,
+    "icosahedral": C.icosahedral,
+}
+_SMALL_RE = re.compile(r"smallgroup\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", re.IGNORECASE)
+
+
+def _accepted_forms() -> str:
+    return (
+        ", ".join(f.pattern for f in FAMILIES.values()) + " (e.g. C4xC4, D3xC2, SmallGroup(24,12))"
+    )
+
+
+def _fail(spec: str, problem: str) -> GroupSpecError:
+    return GroupSpecError(
+        f"cannot parse group spec {spec!r}: {problem}. Accepted forms: {_accepted_forms()}"
+    )
+
+
+def _small_group(spec: str, order: int, ident: int) -> FiniteGroup:
+    try:
+        from groupcomp.groups.catalogue import small_group
+    except ModuleNotFoundError as exc:
+        if exc.name != "groupcomp.groups.catalogue":
+            raise
+        raise _fail(
+            spec, "the small-groups catalogue (groupcomp.groups.catalogue) is not available"
+        ) from exc
+    return small_group(order, ident)
+
+
+def _parse_factor(spec: str, factor: str, position: int) -> FiniteGroup:
+    where = f"factor {position + 1} {factor!r}"
+    key = factor.lower()
+    if key in _NAMED:
+        return _NAMED[key]()
+    m = _SMALL_RE.fullmatch(factor)
+    if m:
+        return _small_group(spec, int(m.group(1)), int(m.group(2)))
+    if key.startswith("smallgroup"):
+        raise _fail(spec, f"{where} must look like SmallGroup(<order>,<id>) with integer arguments")
+    if key.startswith("q"):
+        raise _fail(spec, f"{where} is not supported; the only quaternion group is Q8")
+    m = _NUMBERED_RE.fullmatch(factor)
+    if m:
+        family, ctor = _NUMBERED[m.group(1).lower()]
+        if not m.group(2):
+            raise _fail(spec, f"{where} names the {family} family but gives no number n")
+        n = int(m.group(2))
+        if n < 1:
+            raise _fail(spec, f"{where}: the {family} family needs n >= 1, got {n}")
+        return ctor(n)
+    hint = " (separate factors with a lowercase 'x' or '×')" if "X" in factor else ""
+    raise _fail(spec, f"{where} is not a known group name{hint}")
+
+
+def parse(spec: str | FiniteGroup) -> FiniteGroup:
+    """Build the group described by ``spec`` (see the module docstring for the grammar).
+
+    A :class:`FiniteGroup` is returned as-is. ``"D3"`` is the dihedral group of order 6.
+    Raises :class:`~groupcomp.errors.GroupSpecError` quoting the spec and the failing part.
+    """
+    if isinstance(spec, FiniteGroup):
+        return spec
+    if not isinstance(spec, str):
+        raise GroupSpecError(
+            f"group spec must be a string or a FiniteGroup, got {type(spec).__name__}. "
+            f"Accepted forms: {_accepted_forms()}"
+        )
+    text = spec.strip()
+    if not text:
+        raise _fail(spec, "the spec is empty")
+    factors = _SEPARATOR.split(text)
+    for i, f in enumerate(factors):
+        if not f:
+            raise _fail(spec, f"factor {i + 1} is empty (misplaced 'x' separator?)")
+    try:
+        groups = [_parse_factor(spec, f, i) for i, f in enumerate(factors)]
+        return C.product(*groups)
+    except GroupSpecError:
+        raise
+    except GroupcompError as exc:
+        raise _fail(spec, str(exc)) from exc
