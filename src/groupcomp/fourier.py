@@ -33,7 +33,8 @@ def _is_torch(x: Any) -> bool:
 def _check_last(G: FiniteGroup, f: Any, name: str = "f") -> None:
     if f.shape[-1] != G.order:
         raise ShapeError(
-            f"{name}: last dimension must be |G| = {G.order} for {G.name}, got shape {tuple(f.shape)}"
+            f"{name}: last dimension must be |G| = {G.order} for {G.name}, "
+            f"got shape {tuple(f.shape)}"
         )
 
 

@@ -199,7 +199,7 @@ class FiniteGroup:
         return self._irreps
 
     def complex_irreps(self) -> list[Irrep]:
-        """Unitary complex irreps, one per isomorphism class (``matrices: (n, d, d)`` complex128)."""
+        """Unitary complex irreps, one per isomorphism class (``matrices: (n, d, d)``)."""
         if self._complex_irreps is None:
             from groupcomp.groups.irreps import compute_complex_irreps
 
@@ -207,7 +207,7 @@ class FiniteGroup:
         return self._complex_irreps
 
     def character_table(self) -> np.ndarray:
-        """``(num_complex_irreps, n)`` complex128: characters of :meth:`complex_irreps`, per element."""
+        """``(num_complex_irreps, n)`` complex128: characters of :meth:`complex_irreps`."""
         return np.stack([np.trace(r.matrices, axis1=1, axis2=2) for r in self.complex_irreps()])
 
     def regular_representation(self) -> np.ndarray:
