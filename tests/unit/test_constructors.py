@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import time
 
 import numpy as np
 import pytest
@@ -304,7 +303,7 @@ def test_from_table_rejects_wrong_label_count():
         from_table([[0, 1], [1, 0]], labels=["e", "a", "b"])
 
 
-# ---------------------------------------------------------------------- performance
+# ---------------------------------------------------------------------- large groups
 @pytest.mark.parametrize(
     "build",
     [
@@ -315,12 +314,10 @@ def test_from_table_rejects_wrong_label_count():
         lambda: product(cyclic(50), cyclic(100)),
     ],
 )
-def test_order_5000_groups_build_fast(build):
-    start = time.perf_counter()
+def test_large_groups_have_valid_inverses(build):
+    # (speed is measured in benchmarks/, never asserted in tests)
     G = build()
-    elapsed = time.perf_counter() - start
     assert G.order >= 2520
-    assert elapsed < 2.0  # typically ~0.2 s; generous for slow CI machines
     assert (G.table[G.inverse, np.arange(G.order)] == 0).all()
 
 

@@ -21,13 +21,14 @@ Neuron layout used throughout: an array of shape ``(..., k + 1, n)`` whose rows 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from groupcomp.errors import ConfigError
+from groupcomp.errors import ConfigError, ShapeError
 from groupcomp.groups.core import FiniteGroup
 
 __all__ = ["MAX_SEQUENCES", "UtilityMaximum", "maximize_utility", "utility"]
@@ -48,7 +49,7 @@ def _check_k(k: int) -> int:
 def _check_template(G: FiniteGroup, template: np.ndarray) -> np.ndarray:
     x = np.asarray(template, dtype=np.float64)
     if x.shape != (G.order,):
-        raise ConfigError(f"template: expected shape ({G.order},) for {G.name}, got {x.shape}")
+        raise ShapeError(f"template: expected shape ({G.order},) for {G.name}, got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ConfigError("template: contains NaN or inf")
     return x
@@ -78,7 +79,7 @@ def _check_residual(residual: np.ndarray | torch.Tensor, n: int, k: int) -> torc
     if r.shape == (n,) * k + (n,):
         r = r.reshape(n**k, n)
     if r.shape != (n**k, n):
-        raise ConfigError(
+        raise ShapeError(
             f"residual: expected shape ({n**k}, {n}) or {(n,) * k + (n,)} (one residual vector per "
             f"sequence, g_1 most significant), got {tuple(r.shape)}"
         )
@@ -99,7 +100,7 @@ class _UtilityEvaluator:
         n = G.order
         self.n, self.k = n, k
         x = torch.as_tensor(template, dtype=torch.float64)
-        self.enc = x[torch.as_tensor(G.table)]  # enc[g] = x_g, x_g(h) = x(g·h)
+        self.enc = x[torch.as_tensor(np.array(G.table))]  # enc[g] = x_g, x_g(h) = x(g·h)
         self.prod = torch.as_tensor(_sequence_products(G.table, k).reshape(-1))
         self.residual = None if residual is None else _check_residual(residual, n, k)
         self.sigma = sigma
@@ -162,13 +163,13 @@ def utility(
     _check_size(n, k)
     th = np.asarray(neuron, dtype=np.float64)
     if th.ndim < 2 or th.shape[-2:] != (k + 1, n):
-        raise ConfigError(
+        raise ShapeError(
             f"neuron: expected shape (k+1, n) = ({k + 1}, {n}) or (..., {k + 1}, {n}) "
             f"(rows u_1..u_k, w), got {th.shape}"
         )
     batch_shape = th.shape[:-2]
     ev = _UtilityEvaluator(G, x, k, residual, sigma)
-    with torch.no_grad():
+    with torch.no_grad(), _single_thread():
         out = ev(torch.as_tensor(th.reshape(-1, k + 1, n))).numpy()
     if not batch_shape:
         return float(out[0])
@@ -206,7 +207,7 @@ def maximize_utility(
     seed: int = 0,
     residual: np.ndarray | None = None,
     sigma: Sigma | None = None,
-    gtol: float = 1e-10,
+    gtol: float = 1e-8,
 ) -> UtilityMaximum:
     """Maximise the brute-force utility over the unit sphere by projected gradient ascent.
 
@@ -236,8 +237,9 @@ def maximize_utility(
     n = G.order
     _check_size(n, k)
     if restarts < 1 or steps < 0:
-        raise ConfigError(f"restarts/steps: expected restarts >= 1 and steps >= 0, got "
-                          f"{restarts}, {steps}")
+        raise ConfigError(
+            f"restarts/steps: expected restarts >= 1 and steps >= 0, got {restarts}, {steps}"
+        )
 
     scale = 1.0
     if sigma is None:
@@ -255,6 +257,35 @@ def maximize_utility(
         x = x / sx
         scale = sx**k * sr
 
+    with _single_thread():
+        return _ascend(G, x, k, residual, sigma, restarts, steps, seed, gtol, scale)
+
+
+@contextmanager
+def _single_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread (restored afterwards): the tensors here are tiny and
+    multi-threading makes every step several times slower on a loaded machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _ascend(
+    G: FiniteGroup,
+    x: np.ndarray,
+    k: int,
+    residual: np.ndarray | None,
+    sigma: Sigma | None,
+    restarts: int,
+    steps: int,
+    seed: int,
+    gtol: float,
+    scale: float,
+) -> UtilityMaximum:
+    n = G.order
     ev = _UtilityEvaluator(G, x, k, residual, sigma)
     gen = torch.Generator().manual_seed(int(seed))
     theta = torch.randn((restarts, k + 1, n), generator=gen, dtype=torch.float64)
