@@ -74,7 +74,8 @@ def test_forward_matches_dense_shared_and_per_model(kind, kw, k):
     seq = _seqs(n, k, (B,))
     out = model(seq)
     assert out.shape == (S, B, n)
-    torch.testing.assert_close(out, model.forward_dense(model.encoding[seq]), rtol=1e-10, atol=1e-12)
+    dense = model.forward_dense(model.encoding[seq])
+    torch.testing.assert_close(out, dense, rtol=1e-10, atol=1e-12)
     seq_s = _seqs(n, k, (S, B), seed=2)
     out_s = model(seq_s)
     assert out_s.shape == (S, B, n)
@@ -111,6 +112,10 @@ def test_shape_errors():
         model(torch.zeros(3, 5, 3, dtype=torch.long))  # wrong S
     with pytest.raises(TypeError):
         model(torch.zeros(5, 3))  # float indices
+    with pytest.raises(ValueError, match="outside"):
+        model(torch.full((5, 3), 4))  # index n
+    with pytest.raises(ValueError, match="outside"):
+        model(torch.full((5, 3), -1))
     with pytest.raises(ValueError):
         model.forward_dense(torch.zeros(5, 3, 3, dtype=DT))  # wrong n
 
@@ -125,7 +130,8 @@ def test_config_errors():
         TreeNet(enc, 1, 3)
     with pytest.raises(ConfigError, match="model.transition"):
         QuadraticRNN(enc, 2, 3, transition="cubic")
-    assert set(ACTIVATIONS) == {"power", "square", "relu", "relu2", "linear", "tanh", "gelu", "silu"}
+    expected = {"power", "square", "relu", "relu2", "linear", "tanh", "gelu", "silu"}
+    assert set(ACTIVATIONS) == expected
 
 
 # --------------------------------------------------------------------------- attributes / init
@@ -159,9 +165,9 @@ def test_init_norm_and_generator(cls):
     enc = _enc(6)
     scale = 0.3
     state = torch.get_rng_state()
-    m1 = cls(enc, 3, 4000, 2, scale, generator=_gen(5), dtype=DT)
+    m1 = cls(enc, 3, 1000, 2, scale, generator=_gen(5), dtype=DT)
     assert torch.equal(torch.get_rng_state(), state), "init must not touch the global RNG"
-    m2 = cls(enc, 3, 4000, 2, scale, generator=_gen(5), dtype=DT)
+    m2 = cls(enc, 3, 1000, 2, scale, generator=_gen(5), dtype=DT)
     for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
         assert torch.equal(p, q)
     mean_sq = m1.neuron_norms().pow(2).mean().item()

@@ -16,11 +16,8 @@ from groupcomp.models.rnn import TRANSITIONS, QuadraticRNN
 from groupcomp.models.tree import TreeNet
 from groupcomp.models.two_layer import TwoLayerNet
 
-MODELS: tuple[str, ...] = ("two_layer", "rnn", "tree")
-
 __all__ = [
     "ACTIVATIONS",
-    "MODELS",
     "TRANSITIONS",
     "Activation",
     "EnsembleModel",

@@ -19,6 +19,7 @@ import copy
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from groupcomp.errors import ConfigError
@@ -161,7 +162,11 @@ class EnsembleModel(nn.Module):
             raise ValueError(f"seq must have shape (B, k) or (S, B, k), got {tuple(seq.shape)}")
         if seq.shape[-1] != self.k:
             raise ValueError(f"seq must have k = {self.k} columns, got {tuple(seq.shape)}")
-        return seq.to(device=self.encoding.device, dtype=torch.long), per_model
+        seq = seq.to(device=self.encoding.device, dtype=torch.long)
+        # out-of-range indices would silently read a neighbouring table in the flat lookups
+        if seq.numel() and bool(((seq < 0) | (seq >= self.n)).any()):
+            raise ValueError(f"seq holds element indices outside 0..{self.n - 1}")
+        return seq, per_model
 
     def _check_dense(self, x: Tensor) -> Tensor:
         """Validate ``x`` and return it as ``(S, B, k, n)`` (a broadcast view if shared)."""
@@ -184,15 +189,24 @@ class EnsembleModel(nn.Module):
         """
         return torch.einsum("shm,gm->sgh", w, self.encoding)
 
-    def _gather(self, table: Tensor, idx: Tensor, per_model: bool) -> Tensor:
-        """Gather rows of a ``(S, n, H)`` table.
+    def _lookup_sum(self, table: Tensor, idx: Tensor, per_model: bool) -> Tensor:
+        """Summed lookup ``out[s, *b, h] = Σ_j table[s, j, idx[(s,) *b, j], h]``.
 
-        ``idx``: ``(*I)`` (shared) or ``(S, *I)`` (per model) → ``(S, *I, H)``.
+        ``table``: ``(S, m, n, H)`` (``m`` tables, e.g. one per input slot); ``idx``:
+        ``(*I, m)`` (shared by all models) or ``(S, *I, m)`` (per model) → ``(S, *I, H)``.
+
+        Implemented with ``F.embedding`` / ``F.embedding_bag(mode="sum")`` on the flattened table
+        with offset indices: several times faster (forward + backward) than advanced indexing or
+        the dense matmul on CPU, and it never materialises the ``m`` gathered rows.
         """
-        if not per_model:
-            return table[:, idx]
-        ar = torch.arange(self.num_models, device=idx.device)
-        return table[ar.view(-1, *([1] * (idx.dim() - 1))), idx]
+        S, m, n, H = table.shape
+        flat = table.reshape(S * m * n, H)
+        base = torch.arange(S, device=idx.device) * (m * n)
+        base = base.view(S, *([1] * (idx.dim() - (1 if per_model else 0))))
+        off = base + torch.arange(m, device=idx.device) * n + (idx if per_model else idx[None])
+        if m == 1:
+            return F.embedding(off[..., 0], flat)
+        return F.embedding_bag(off.reshape(-1, m), flat, mode="sum").view(*off.shape[:-1], H)
 
     def _dims_repr(self) -> str:
         return (

@@ -120,11 +120,10 @@ class QuadraticRNN(EnsembleModel):
 
     def _lookup(self, seq: Tensor, all_steps: bool) -> Tensor:
         seq, per_model = self._check_seq(seq)
-        t_in = self._table(self.W_in)
-        t_dr = self._table(self.W_drive)
-        first = self._gather(t_in, seq[..., 0], per_model)
-        drives = [self._gather(t_dr, seq[..., j], per_model) for j in range(1, self.k)]
-        return self._run(first, drives, all_steps)
+        first = self._lookup_sum(self._table(self.W_in)[:, None], seq[..., :1], per_model)
+        drive = self._table(self.W_drive)[:, None]  # (S, 1, n, H)
+        drives = self._lookup_sum(drive, seq[..., 1:, None], per_model)  # (S, B, k-1, H)
+        return self._run(first, list(drives.unbind(dim=2)), all_steps)
 
     def _dense(self, x: Tensor, all_steps: bool) -> Tensor:
         x = self._check_dense(x)

@@ -98,9 +98,9 @@ class TreeNet(EnsembleModel):
         seq, per_model = self._check_seq(seq)
         if self.k % 2:
             seq = torch.cat([seq, torch.zeros_like(seq[..., :1])], dim=-1)
-        za = self._gather(self._table(self.A), seq[..., 0::2], per_model)  # (S, B, P, H)
-        zb = self._gather(self._table(self.B), seq[..., 1::2], per_model)
-        return self._levels(self._out(za + zb))
+        table = torch.stack([self._table(self.A), self._table(self.B)], dim=1)  # (S, 2, n, H)
+        pairs = seq.reshape(*seq.shape[:-1], -1, 2)  # (..., B, P, 2): (left, right)
+        return self._levels(self._out(self._lookup_sum(table, pairs, per_model)))
 
     def forward_dense(self, x: Tensor) -> Tensor:
         """``x``: ``(B, k, n)`` or ``(S, B, k, n)`` input vectors → ``(S, B, n)``."""

@@ -76,10 +76,7 @@ class TwoLayerNet(EnsembleModel):
         """
         seq, per_model = self._check_seq(seq)
         table = torch.einsum("shjm,gm->sjgh", self.W_in, self.encoding)  # (S, k, n, H)
-        z = self._gather(table[:, 0], seq[..., 0], per_model)
-        for j in range(1, self.k):
-            z = z + self._gather(table[:, j], seq[..., j], per_model)
-        return z
+        return self._lookup_sum(table, seq, per_model)
 
     def forward(self, seq: Tensor) -> Tensor:
         """``seq``: ``(B, k)`` or ``(S, B, k)`` element indices → ``(S, B, n)``."""

@@ -69,7 +69,11 @@ def make_optimizer(
             ``neuron_params()`` for a per-neuron optimiser.
     """
     resolved = resolve_optimizer_name(name, model)
-    if not (isinstance(lr, int | float) and lr > 0):
+    try:
+        lr = float(lr)
+    except (TypeError, ValueError):
+        raise ConfigError(f"optim.lr: needs a number > 0, got {lr!r}") from None
+    if not lr > 0:
         raise ConfigError(f"optim.lr: needs a number > 0, got {lr!r}")
     if momentum is not None and not 0.0 <= momentum < 1.0:
         raise ConfigError(f"optim.momentum: needs 0 <= momentum < 1, got {momentum!r}")

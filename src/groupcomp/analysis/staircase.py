@@ -1,0 +1,123 @@
+"""Reading the observed staircase off a run's metrics: learning order, plateaus, drop steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["observed_staircase"]
+
+#: an irrep counts as "started" once its residual is below START of its initial value, and as
+#: "learned" once it is below DONE of it
+START = 0.9
+DONE = 0.05
+
+
+def observed_staircase(
+    metrics: pd.DataFrame, theory: dict[str, Any], *, seed: int | None = None
+) -> dict[str, Any]:
+    """Compare a run's per-irrep losses with a predicted staircase.
+
+    Args:
+        metrics: a run's metrics (``step, seed, loss, irrep_loss/<label>`` …).
+        theory: ``Staircase.to_dict()`` (needs ``irrep_labels``, ``order``, ``plateaus_mse``).
+        seed: one seed, or ``None`` for the mean over seeds.
+
+    Returns a dict with:
+        ``learned_step``: per irrep label, first logged step where its residual is below 5 % of
+        its initial value (``None`` if never);
+        ``order``: observed groups of labels (irreps learned at the same logged step together),
+        only irreps with non-zero initial residual;
+        ``order_matches_theory``: whether the predicted groups are learned in the predicted order
+        (each predicted group finishes no earlier than the previous one);
+        ``plateaus_mse``: observed loss level on each predicted plateau (median of the per-step
+        loss between the end of the previous drop and the start of the next), ``None`` where the
+        plateau is not visible;
+        ``plateau_rel_error``: |observed − predicted| / predicted per plateau (absolute for 0);
+        ``drop_steps``: per predicted group, first step where the loss falls below the midpoint
+        of the two predicted plateaus around that drop.
+    """
+    labels = list(theory["irrep_labels"])
+    df = metrics if seed is None else metrics[metrics["seed"] == seed]
+    per_step = df.groupby("step").mean(numeric_only=True)
+    steps = per_step.index.to_numpy()
+    loss = per_step["loss"].to_numpy()
+    cols = [f"irrep_loss/{lab}" for lab in labels]
+    logged = per_step[cols].dropna(how="all") if all(c in per_step for c in cols) else None
+    out: dict[str, Any] = {
+        "learned_step": {},
+        "order": [],
+        "order_matches_theory": None,
+        "plateaus_mse": [],
+        "plateau_rel_error": [],
+        "drop_steps": [],
+    }
+    order = [list(g) for g in theory["order"]]
+    predicted = [float(v) for v in theory["plateaus_mse"]]
+    if logged is None or logged.empty:
+        return out
+    init = logged.iloc[0].to_numpy()
+    scale = max(float(init.sum()), 1e-300)
+    frac = logged.to_numpy() / np.where(init > 0, init, np.inf)
+    lsteps = logged.index.to_numpy()
+
+    def first_step(mask: np.ndarray) -> int | None:
+        idx = np.flatnonzero(mask)
+        return int(lsteps[idx[0]]) if idx.size else None
+
+    learned: dict[str, int | None] = {}
+    started: dict[str, int | None] = {}
+    for j, lab in enumerate(labels):
+        if init[j] <= 1e-9 * scale:
+            continue
+        learned[lab] = first_step(frac[:, j] < DONE)
+        started[lab] = first_step(frac[:, j] < START)
+    out["learned_step"] = learned
+    groups: dict[int, list[str]] = {}
+    for lab, st in learned.items():
+        if st is not None:
+            groups.setdefault(st, []).append(lab)
+    out["order"] = [groups[s] for s in sorted(groups)]
+
+    def group_end(g: list[int]) -> int | None:
+        ends = [learned.get(labels[j]) for j in g]
+        return None if any(e is None for e in ends) else max(ends)  # type: ignore[type-var]
+
+    def group_start(g: list[int]) -> int | None:
+        st = [started.get(labels[j]) for j in g if started.get(labels[j]) is not None]
+        return min(st) if st else None
+
+    ends = [group_end(g) for g in order]
+    known = [e for e in ends if e is not None]
+    out["order_matches_theory"] = bool(
+        len(known) == len(ends) and all(a <= b for a, b in zip(ends, ends[1:], strict=False))
+    )
+    # plateaus: between the end of drop m-1 and the start of drop m
+    plateaus, errors = [], []
+    for m, pred in enumerate(predicted):
+        lo = 0 if m == 0 else ends[m - 1]
+        hi = group_start(order[m]) if m < len(order) else int(steps[-1]) + 1
+        if lo is None or hi is None or hi <= lo:
+            plateaus.append(None)
+            errors.append(None)
+            continue
+        sel = (steps >= lo) & (steps < hi)
+        if m == len(order):  # final plateau: the end of training
+            sel = steps >= max(lo, int(steps[-1]) - max(1, (int(steps[-1]) - lo) // 10))
+        val = float(np.median(loss[sel])) if sel.any() else None
+        plateaus.append(val)
+        if val is None:
+            errors.append(None)
+        else:
+            errors.append(abs(val - pred) / pred if pred > 0 else abs(val - pred))
+    out["plateaus_mse"] = plateaus
+    out["plateau_rel_error"] = errors
+    drops = []
+    for m in range(len(order)):
+        mid = (predicted[m] + predicted[m + 1]) / 2
+        idx = np.flatnonzero(loss <= mid)
+        drops.append(int(steps[idx[0]]) if idx.size else None)
+    out["drop_steps"] = drops
+    return out

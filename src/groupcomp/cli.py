@@ -1,0 +1,236 @@
+"""The ``groupcomp`` command: a thin layer over the Python API.
+
+Commands::
+
+    groupcomp groups list                      named group families
+    groupcomp groups show SPEC [--complex]     order, classes, irreps (dim, type), character table
+    groupcomp train PRESET [key=value ...]     train and write a run folder
+    groupcomp train --resume RUN               continue an interrupted run
+    groupcomp train --list                     presets
+    groupcomp plot RUN                         redraw a run's figures
+    groupcomp theory [PRESET] [key=value ...]  predicted staircase (order, plateaus, U*)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from groupcomp.errors import DivergenceError, GroupcompError
+
+__all__ = ["main"]
+
+
+def _fmt_complex(z: complex) -> str:
+    re, im = float(np.real(z)), float(np.imag(z))
+    re = 0.0 if abs(re) < 5e-10 else re
+    im = 0.0 if abs(im) < 5e-10 else im
+    if im == 0:
+        return f"{re:.4g}"
+    if re == 0:
+        return f"{im:.4g}i"
+    return f"{re:.3g}{im:+.3g}i"
+
+
+def _cmd_groups_list(args: argparse.Namespace) -> int:
+    from groupcomp.groups import FAMILIES
+
+    rows = []
+    for key, fam in FAMILIES.items():
+        desc = getattr(fam, "description", None) or (fam[0] if isinstance(fam, tuple) else str(fam))
+        example = getattr(fam, "example", "")
+        rows.append((key, desc, example))
+    w = max(len(r[0]) for r in rows)
+    print("Named group families (combine with x for direct products, e.g. C4xC4, D3xC2):")
+    for key, desc, ex in rows:
+        print(f"  {key:<{w}}  {desc}" + (f"   e.g. {ex}" if ex else ""))
+    return 0
+
+
+def _cmd_groups_show(args: argparse.Namespace) -> int:
+    from groupcomp.groups import parse
+
+    G = parse(args.spec)
+    print(
+        f"{G.name}: order {G.order}, {'abelian' if G.is_abelian else 'non-abelian'}, "
+        f"{G.num_classes} conjugacy classes"
+    )
+    print("\nReal irreps (G.irreps() order; template powers are listed in this order):")
+    print(f"  {'#':>3}  {'label':<12} {'dim':>4} {'type':>5}  {'complex dim':>11}")
+    for i, r in enumerate(G.irreps()):
+        print(f"  {i:>3}  {r.label:<12} {r.dim:>4} {r.type:>5}  {r.complex_dim:>11}")
+    reps = G.class_representatives
+    sizes = G.class_sizes
+    chars = G.character_table()[:, reps]
+    labels = [r.label for r in G.complex_irreps()]
+    print("\nCharacter table (complex irreps × conjugacy classes; class size / representative):")
+    cells = [[_fmt_complex(z) for z in row] for row in chars]
+    head = [f"{s}:{G.labels[g]}" for s, g in zip(sizes, reps, strict=True)]
+    width = max(8, *(len(c) for row in cells for c in row), *(len(h) for h in head))
+    lw = max(len(x) for x in labels)
+    print(" " * (lw + 4) + " ".join(f"{h:>{width}}" for h in head))
+    for lab, row in zip(labels, cells, strict=True):
+        fs = {"R": "+1", "C": " 0", "H": "-1"}[G.complex_irreps()[labels.index(lab)].type]
+        print(f"  {lab:<{lw}}  " + " ".join(f"{c:>{width}}" for c in row) + f"   FS {fs}")
+    if args.complex:
+        for r in G.complex_irreps():
+            print(f"\n{r.label}: ρ(g) for the first elements")
+            for g in range(min(G.order, 4)):
+                print(f"  {G.labels[g]}: {np.round(r.matrices[g], 4).tolist()}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from groupcomp.config import PRESETS, load_config
+    from groupcomp.training import resume, train
+
+    if args.list:
+        from groupcomp.config import preset_path
+
+        for name in PRESETS:
+            first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
+            print(f"  {name:<12} {first}")
+        return 0
+    if args.resume:
+        res = resume(args.resume, quiet=args.quiet)
+    else:
+        if not args.preset:
+            raise GroupcompError("train: give a preset (see `groupcomp train --list`) or --resume")
+        preset, overrides = args.preset, list(args.overrides)
+        if "=" in preset:  # no preset, only overrides
+            preset, overrides = None, [preset, *overrides]
+        cfg = load_config(preset, overrides)
+        res = train(cfg, args.out, name=args.name, quiet=args.quiet)
+    s = res.summary
+    if not args.quiet:
+        _print_summary(s, res.run_dir)
+    return 0 if s["status"] == "completed" else 3
+
+
+def _print_summary(s: dict, run_dir: Path | None) -> None:
+    th, ob = s["theory"], s["observed"]
+    labels = th["irrep_labels"]
+    print(
+        f"{s['group']} k={s['k']} {s['model']}: {s['status']} after {s['steps_done']} steps "
+        f"in {s['wall_time_s']:.1f} s ({s['steps_per_s']:.0f} steps/s)"
+    )
+    print(f"  loss {s['initial_loss']:.4g} -> {s['final_loss']:.4g} (mean-MSE)")
+    pred_order = " -> ".join("+".join(labels[i] for i in g) for g in th["order"])
+    obs_order = " -> ".join("+".join(g) for g in ob["order"])
+    print(f"  predicted order: {pred_order}")
+    print(f"  observed order:  {obs_order}")
+    pp = ", ".join(f"{v:.4g}" for v in th["plateaus_mse"])
+    op = ", ".join("-" if v is None else f"{v:.4g}" for v in ob["plateaus_mse"])
+    print(f"  predicted plateaus: {pp}")
+    print(f"  observed plateaus:  {op}")
+    if run_dir is not None:
+        print(f"  run folder: {run_dir}  (figures/loss.png, figures/power.png, summary.json)")
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from groupcomp.training import write_figures
+    from groupcomp.training.runfolder import read_json
+
+    run = Path(args.run)
+    if not (run / "metrics.parquet").exists() or not (run / "summary.json").exists():
+        raise GroupcompError(
+            f"plot: {run} is not a run folder (needs metrics.parquet and summary.json)"
+        )
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    paths = write_figures(run, metrics, read_json(run / "summary.json"))
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _cmd_theory(args: argparse.Namespace) -> int:
+    from groupcomp.config import load_config
+    from groupcomp.groups import parse
+    from groupcomp.theory import predict_staircase
+    from groupcomp.training import build_template
+
+    preset, overrides = args.preset, list(args.overrides)
+    if preset is not None and "=" in preset:
+        preset, overrides = None, [preset, *overrides]
+    cfg = load_config(preset, overrides)
+    G = parse(cfg.group)
+    x = build_template(cfg, G)
+    s = predict_staircase(G, x, int(cfg.task.k))
+    if args.json:
+        print(json.dumps(s.to_dict(), indent=2))
+        return 0
+    print(s)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="groupcomp",
+        description="Train networks on finite-group composition and compare with theory.",
+    )
+    from groupcomp import __version__
+
+    p.add_argument("--version", action="version", version=f"groupcomp {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("groups", help="finite groups: list families, show irreps and characters")
+    gs = g.add_subparsers(dest="groups_command", required=True)
+    gl = gs.add_parser("list", help="named group families")
+    gl.set_defaults(func=_cmd_groups_list)
+    gsh = gs.add_parser("show", help="order, irreps and character table of a group")
+    gsh.add_argument("spec", help="group spec, e.g. D3, C4xC4, S4, A5, Q8, Dic3")
+    gsh.add_argument("--complex", action="store_true", help="also print complex irrep matrices")
+    gsh.set_defaults(func=_cmd_groups_show)
+
+    t = sub.add_parser(
+        "train",
+        help="train a preset (with key=value overrides) and write a run folder",
+        description="Examples: groupcomp train d3 | groupcomp train d3 task.k=3 model=rnn | "
+        "groupcomp train d5 template.powers=[0,3000,2000,1000] train.seeds=[0,1,2,3]",
+    )
+    t.add_argument("preset", nargs="?", help="preset name (see --list) or a YAML config file")
+    t.add_argument("overrides", nargs="*", help="dotted key=value overrides")
+    t.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    t.add_argument("--name", default=None, help="exact run-folder name (never overwritten)")
+    t.add_argument("--resume", metavar="RUN", default=None, help="continue an interrupted run")
+    t.add_argument("--list", action="store_true", help="list the presets")
+    t.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    t.set_defaults(func=_cmd_train)
+
+    pl = sub.add_parser("plot", help="redraw a run folder's figures")
+    pl.add_argument("run", help="run folder")
+    pl.set_defaults(func=_cmd_plot)
+
+    th = sub.add_parser("theory", help="predicted staircase: order, plateaus, utilities")
+    th.add_argument("preset", nargs="?", help="preset name or YAML (optional)")
+    th.add_argument("overrides", nargs="*", help="dotted key=value overrides")
+    th.add_argument("--json", action="store_true", help="print JSON")
+    th.set_defaults(func=_cmd_theory)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DivergenceError as exc:
+        print(f"groupcomp: {exc}", file=sys.stderr)
+        return 1
+    except GroupcompError as exc:
+        print(f"groupcomp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("groupcomp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Configuration: typed schema (dataclasses / OmegaConf), shipped presets, overrides, checks."""
+
+from __future__ import annotations
+
+from groupcomp.config.loader import (
+    ALL_KEYS,
+    PRESETS,
+    list_presets,
+    load_config,
+    preset_path,
+    to_container,
+    to_yaml,
+    validate,
+)
+from groupcomp.config.schema import (
+    CHOICES,
+    SHORTHANDS,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TaskConfig,
+    TemplateConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "ALL_KEYS",
+    "CHOICES",
+    "PRESETS",
+    "SHORTHANDS",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TaskConfig",
+    "TemplateConfig",
+    "TrainConfig",
+    "list_presets",
+    "load_config",
+    "preset_path",
+    "to_container",
+    "to_yaml",
+    "validate",
+]

@@ -1,0 +1,144 @@
+"""Typed configuration schema (dataclasses, used as OmegaConf structured configs).
+
+Every key a user can set lives here, with its default. Allowed values of enumerated keys are in
+:data:`CHOICES`; :func:`groupcomp.config.validate` checks them (and ranges) before any work.
+The same dataclasses are registered with Hydra's ConfigStore (``groupcomp.config.hydra``), so
+sweeps use the same schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from groupcomp.models import ACTIVATIONS
+from groupcomp.optim import OPTIMIZERS
+from groupcomp.templates import TEMPLATE_KINDS
+
+
+@dataclass
+class TemplateConfig:
+    """Template signal on the group (``groupcomp.templates``)."""
+
+    kind: str = "powers"
+    #: power per real irrep, in ``G.irreps()`` order (kind ``powers`` / ``powers_random``)
+    powers: list[float] | None = None
+    #: one-hot / digits amplitude
+    scale: float = 1.0
+    #: bump width (kind ``bumps``)
+    sigma: float = 1.0
+    #: number of random bumps (kind ``bumps``; 0 = one bump at the identity)
+    bumps: int = 0
+    #: std of the Gaussian template (kind ``gaussian``)
+    std: float = 1.0
+    #: which digit / which sample of it (kind ``digits``)
+    digit: int = 0
+    index: int = 0
+    #: seed of the template's own randomness (random kinds); ``None`` = the run's first seed
+    seed: int | None = None
+
+
+@dataclass
+class TaskConfig:
+    """Sequential composition task (``groupcomp.tasks.SequenceTask``)."""
+
+    #: sequence length (number of group elements composed)
+    k: int = 2
+    #: ``exhaustive`` (all n^k sequences; full batch unless ``batch_size``) or ``online``
+    #: (fresh uniform samples every step)
+    data: str = "exhaustive"
+    #: mini-batch size; ``None`` = full batch (exhaustive) — required for ``online``
+    batch_size: int | None = None
+    #: fraction of the exhaustive set held out for validation (0 = none)
+    val_fraction: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    """Network (``groupcomp.models``)."""
+
+    #: ``two_layer``, ``rnn`` or ``tree`` (multilayer, ⌈log2 k⌉ levels)
+    name: str = "two_layer"
+    hidden: int = 180
+    #: activation of two-layer / tree models; ``power`` = monic z^k
+    activation: str = "power"
+    #: initialisation scale s (‖θ_i(0)‖ ≈ √2·s)
+    init_scale: float = 1e-3
+    #: RNN transition: ``quadratic`` or ``multiplicative``
+    transition: str = "quadratic"
+    #: RNN: train on the prediction at every step (prefix products), not only the last
+    output_every_step: bool = False
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser (``groupcomp.optim.make_optimizer``)."""
+
+    #: ``auto`` picks the paper's choice per model (per-neuron SGD; hybrid for the RNN)
+    name: str = "auto"
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    #: learning rate of the Adam part of the hybrid RNN optimiser (``None`` = 1e-3)
+    adam_lr: float | None = None
+    #: global gradient-norm clipping (``None`` = off, the default)
+    grad_clip: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Training loop (``groupcomp.training.fit``)."""
+
+    #: optimiser steps (full-batch: steps = epochs)
+    steps: int = 2000
+    #: seeds trained together as one batched model
+    seeds: list[int] = field(default_factory=lambda: [0])
+    dtype: str = "float32"
+    device: str = "cpu"
+    #: torch intra-op threads (``None`` = 1 for small models, see docs/performance.md)
+    threads: int | None = None
+    #: number of log-spaced steps at which spectra and per-irrep losses are recorded
+    log_points: int = 120
+    #: number of log-spaced checkpoints kept (in one file)
+    checkpoints: int = 12
+    #: progress bar (silenced when not a TTY or with --quiet)
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    """A full training run: ``groupcomp train PRESET key=value ...``."""
+
+    #: preset this config came from (informational)
+    preset: str = "custom"
+    #: group spec, e.g. ``D3``, ``C4xC4``, ``A5`` (see ``groupcomp groups list``)
+    group: str = "D3"
+    template: TemplateConfig = field(default_factory=TemplateConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+#: allowed values of enumerated keys
+CHOICES: dict[str, tuple[str, ...]] = {
+    "template.kind": tuple(TEMPLATE_KINDS),
+    "task.data": ("exhaustive", "online"),
+    "model.name": ("two_layer", "rnn", "tree"),
+    "model.activation": tuple(ACTIVATIONS),
+    "model.transition": ("quadratic", "multiplicative"),
+    "optim.name": tuple(OPTIMIZERS),
+    "train.dtype": ("float32", "float64"),
+    "train.device": ("cpu", "cuda", "mps"),
+}
+
+#: ``group=value`` shorthands: ``model=rnn`` means ``model.name=rnn``
+SHORTHANDS: dict[str, str] = {
+    "model": "model.name",
+    "optim": "optim.name",
+    "template": "template.kind",
+    "data": "task.data",
+    "k": "task.k",
+    "seeds": "train.seeds",
+    "steps": "train.steps",
+}

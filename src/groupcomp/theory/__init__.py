@@ -1,0 +1,22 @@
+"""Theory predictions: closed-form utilities ``U*``, the learning staircase (order of irreps and
+loss plateaus, P1 Theorem 4.1) and a brute-force utility for checking them (THEORY.md §1–2)."""
+
+from __future__ import annotations
+
+from groupcomp.theory.staircase import (
+    Staircase,
+    effective_dim,
+    irrep_utilities,
+    predict_staircase,
+)
+from groupcomp.theory.utility import UtilityMaximum, maximize_utility, utility
+
+__all__ = [
+    "Staircase",
+    "UtilityMaximum",
+    "effective_dim",
+    "irrep_utilities",
+    "maximize_utility",
+    "predict_staircase",
+    "utility",
+]

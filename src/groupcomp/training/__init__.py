@@ -1,0 +1,33 @@
+"""Training: the loop (:func:`fit`), runs (:func:`train`, :func:`resume`), run folders."""
+
+from __future__ import annotations
+
+from groupcomp.training.loop import DataStream, FitState, SpectralProbe, fit, log_spaced_steps
+from groupcomp.training.run import (
+    Built,
+    RunResult,
+    build,
+    build_template,
+    config_from_run,
+    metrics_frame,
+    resume,
+    train,
+    write_figures,
+)
+
+__all__ = [
+    "Built",
+    "DataStream",
+    "FitState",
+    "RunResult",
+    "SpectralProbe",
+    "build",
+    "build_template",
+    "config_from_run",
+    "fit",
+    "log_spaced_steps",
+    "metrics_frame",
+    "resume",
+    "train",
+    "write_figures",
+]

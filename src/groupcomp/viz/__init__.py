@@ -1,0 +1,26 @@
+"""Figures: one function per figure, data in, :class:`matplotlib.figure.Figure` out.
+
+Nothing here writes to disk except :func:`save_figure`; callers decide where figures go.
+Figures are built without pyplot, so they work headless and change no global matplotlib state.
+Colours per irrep come from :func:`irrep_colors` and are shared by all figures.
+"""
+
+from __future__ import annotations
+
+from groupcomp.viz.figures import (
+    accuracy_figure,
+    loss_figure,
+    power_figure,
+    save_figure,
+    staircase_figure,
+)
+from groupcomp.viz.style import irrep_colors
+
+__all__ = [
+    "accuracy_figure",
+    "irrep_colors",
+    "loss_figure",
+    "power_figure",
+    "save_figure",
+    "staircase_figure",
+]

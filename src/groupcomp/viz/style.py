@@ -1,0 +1,151 @@
+"""Shared figure style: irrep colours, line styles, rc parameters and figure construction.
+
+Everything here is pure (no global matplotlib state is changed): figures are built with
+:class:`matplotlib.figure.Figure` directly inside :func:`style_context`, a
+:func:`matplotlib.rc_context` that is undone on exit.
+
+Conventions used by every figure in :mod:`groupcomp.viz`:
+
+* each irrep has one colour, given by :func:`irrep_colors`; the same set of labels always gets
+  the same colours, whatever their order;
+* time axes of staircases are logarithmic in ``step + 1`` (steps start at 0);
+* theory is drawn dashed (plateaus, template powers) or dotted (predicted drop steps); measured
+  curves are solid, the mean over seeds bold and individual seeds thin and transparent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
+__all__ = [
+    "DROP_LS",
+    "MEAN_COLOR",
+    "MEAN_LW",
+    "SAVE_DPI",
+    "SEED_ALPHA",
+    "SEED_LW",
+    "TEST_COLOR",
+    "THEORY_COLOR",
+    "THEORY_LS",
+    "THEORY_LW",
+    "TRAIN_COLOR",
+    "TRIVIAL_COLOR",
+    "group_label",
+    "irrep_colors",
+    "label_sort_key",
+    "new_figure",
+    "rc_params",
+    "style_context",
+]
+
+# -- line styles -------------------------------------------------------------------------------
+
+MEAN_COLOR = "#000000"  # measured loss, mean over seeds
+MEAN_LW = 2.2
+SEED_LW = 0.8
+SEED_ALPHA = 0.35
+THEORY_COLOR = "#4d4d4d"
+THEORY_LS = "--"  # theory plateaus / template powers
+THEORY_LW = 1.4
+DROP_LS = ":"  # predicted drop steps
+TRIVIAL_COLOR = "#7f7f7f"
+TRAIN_COLOR = "#1f77b4"
+TEST_COLOR = "#d62728"
+SAVE_DPI = 150
+
+# tab10 without its grey (reserved for the trivial irrep)
+_PALETTE_SMALL = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+]
+
+
+def rc_params() -> dict:
+    """The rc parameters used for every figure (applied only inside :func:`style_context`)."""
+    return {
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "legend.fontsize": 8,
+        "legend.frameon": False,
+        "xtick.labelsize": 8,
+        "ytick.labelsize": 8,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.25,
+        "grid.linewidth": 0.5,
+        "lines.markersize": 4,
+        "pdf.fonttype": 42,
+        "svg.fonttype": "none",
+    }
+
+
+@contextlib.contextmanager
+def style_context() -> Iterator[None]:
+    """Apply :func:`rc_params` for the duration of the block (restores the previous state)."""
+    with matplotlib.rc_context(rc_params()):
+        yield
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] = (6.4, 4.0)):
+    """A constrained-layout :class:`Figure` (no pyplot) and its axes, squeezed like ``subplots``.
+
+    Call inside :func:`style_context` so the axes pick up the style.
+    """
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=True)
+    return fig, axes
+
+
+# -- irrep colours -----------------------------------------------------------------------------
+
+
+def label_sort_key(label: str) -> tuple:
+    """Natural sort key for irrep labels: ``trivial`` first, then ``rot2`` before ``rot10``."""
+    parts = re.split(r"(\d+)", label)
+    key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
+    return (label != "trivial", key)
+
+
+def irrep_colors(labels: Iterable[str]) -> dict[str, str]:
+    """One colour (hex string) per irrep label, stable across figures.
+
+    The colours depend only on the *set* of labels, not on their order: ``trivial`` is always
+    grey, the other labels are sorted naturally (``rot2`` before ``rot10``) and take the colours
+    of tab10 (minus its grey) in turn; with more than 9 non-trivial irreps they are spread evenly
+    over the ``turbo`` colour map instead. Pass the full label list of the group (not a subset)
+    so that every figure of a run shares the same assignment. Duplicates are ignored.
+    """
+    uniq = sorted(set(labels), key=label_sort_key)
+    others = [lab for lab in uniq if lab != "trivial"]
+    out: dict[str, str] = {}
+    if "trivial" in uniq:
+        out["trivial"] = TRIVIAL_COLOR
+    if len(others) <= len(_PALETTE_SMALL):
+        for lab, col in zip(others, _PALETTE_SMALL, strict=False):
+            out[lab] = col
+    else:
+        cmap = matplotlib.colormaps["turbo"]
+        for lab, t in zip(others, np.linspace(0.05, 0.95, len(others)), strict=True):
+            out[lab] = to_hex(cmap(float(t)))
+    return out
+
+
+def group_label(labels: Sequence[str], indices: Iterable[int]) -> str:
+    """``"rot1 + rot2"`` for the irreps with these indices."""
+    return " + ".join(str(labels[int(i)]) for i in indices)
