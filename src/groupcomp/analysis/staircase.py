@@ -32,9 +32,9 @@ def observed_staircase(
         only irreps with non-zero initial residual;
         ``order_matches_theory``: whether the predicted groups are learned in the predicted order
         (each predicted group finishes no earlier than the previous one);
-        ``plateaus_mse``: observed loss level on each predicted plateau (median of the per-step
-        loss between the end of the previous drop and the start of the next), ``None`` where the
-        plateau is not visible;
+        ``plateaus_mse``: observed loss level on each predicted plateau: the initial level (median
+        before the first drop), the flattest point in log-time between consecutive drops, and the
+        final level (median of the last 5 % of steps); ``None`` where not reached;
         ``plateau_rel_error``: |observed − predicted| / predicted per plateau (absolute for 0);
         ``drop_steps``: per predicted group, first step where the loss falls below the midpoint
         of the two predicted plateaus around that drop.
@@ -94,30 +94,44 @@ def observed_staircase(
     out["order_matches_theory"] = bool(
         len(known) == len(ends) and all(a <= b for a, b in zip(ends, ends[1:], strict=False))
     )
-    # plateaus: between the end of drop m-1 and the start of drop m
-    plateaus, errors = [], []
-    for m, pred in enumerate(predicted):
-        lo = 0 if m == 0 else ends[m - 1]
-        hi = group_start(order[m]) if m < len(order) else int(steps[-1]) + 1
-        if lo is None or hi is None or hi <= lo:
-            plateaus.append(None)
-            errors.append(None)
-            continue
-        sel = (steps >= lo) & (steps < hi)
-        if m == len(order):  # final plateau: the end of training
-            sel = steps >= max(lo, int(steps[-1]) - max(1, (int(steps[-1]) - lo) // 10))
-        val = float(np.median(loss[sel])) if sel.any() else None
-        plateaus.append(val)
-        if val is None:
-            errors.append(None)
-        else:
-            errors.append(abs(val - pred) / pred if pred > 0 else abs(val - pred))
-    out["plateaus_mse"] = plateaus
-    out["plateau_rel_error"] = errors
-    drops = []
+    # drop steps: first step where the loss falls below the midpoint of the predicted plateaus
+    drops: list[int | None] = []
     for m in range(len(order)):
         mid = (predicted[m] + predicted[m + 1]) / 2
         idx = np.flatnonzero(loss <= mid)
         drops.append(int(steps[idx[0]]) if idx.size else None)
+    # plateaus: the flattest point (in log-time) between consecutive observed drops
+    last = int(steps[-1])
+    plateaus: list[float | None] = []
+    errors: list[float | None] = []
+    for m, pred in enumerate(predicted):
+        val: float | None
+        if m == 0:
+            hi = drops[0] if drops and drops[0] is not None else last
+            val = float(np.median(loss[steps <= max(0, hi // 2)]))
+        elif m == len(order):
+            lo = drops[-1]
+            val = None if lo is None else float(np.median(loss[steps >= last - max(1, last // 20)]))
+        else:
+            lo, hi = drops[m - 1], drops[m] if drops[m] is not None else last
+            val = None if lo is None else _flattest(steps, loss, lo, hi)
+        plateaus.append(val)
+        errors.append(None if val is None else abs(val - pred) / pred if pred > 0 else abs(val))
+    out["plateaus_mse"] = plateaus
+    out["plateau_rel_error"] = errors
     out["drop_steps"] = drops
     return out
+
+
+def _flattest(steps: np.ndarray, loss: np.ndarray, lo: int, hi: int) -> float | None:
+    """Loss at the point of smallest |dL / d log t| between steps ``lo`` and ``hi``."""
+    if hi <= lo + 2:
+        return None
+    grid = np.unique(np.round(np.geomspace(max(lo, 1), hi, 64)).astype(np.int64))
+    pos = np.searchsorted(steps, grid).clip(0, len(steps) - 1)
+    vals = loss[pos]
+    if len(vals) < 3:
+        return float(np.median(vals))
+    t = np.log(steps[pos].astype(float) + 1.0)
+    slope = np.abs(vals[2:] - vals[:-2]) / np.maximum(t[2:] - t[:-2], 1e-12)
+    return float(vals[1 + int(np.argmin(slope))])

@@ -3,6 +3,16 @@ loss plateaus, P1 Theorem 4.1) and a brute-force utility for checking them (THEO
 
 from __future__ import annotations
 
+from groupcomp.theory.constructions import (
+    IrrepTerms,
+    exact_sizes,
+    irrep_terms,
+    rank_one_terms,
+    rnn_exact,
+    tree_exact,
+    two_layer_exact,
+    two_layer_width,
+)
 from groupcomp.theory.staircase import (
     Staircase,
     effective_dim,
@@ -12,11 +22,19 @@ from groupcomp.theory.staircase import (
 from groupcomp.theory.utility import UtilityMaximum, maximize_utility, utility
 
 __all__ = [
+    "IrrepTerms",
     "Staircase",
     "UtilityMaximum",
     "effective_dim",
+    "exact_sizes",
+    "irrep_terms",
     "irrep_utilities",
     "maximize_utility",
     "predict_staircase",
+    "rank_one_terms",
+    "rnn_exact",
+    "tree_exact",
+    "two_layer_exact",
+    "two_layer_width",
     "utility",
 ]

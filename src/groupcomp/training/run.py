@@ -281,7 +281,7 @@ def write_figures(run_dir: Path, metrics: pd.DataFrame, summary: dict[str, Any])
     title = f"{summary['group']}, k={summary['k']}, {summary['model']}"
     fig = loss_figure(metrics, theory, title=title)
     out = save_figure(fig, run_dir / "figures" / "loss")
-    fig = power_figure(metrics, theory["powers"], theory["irrep_labels"], title=title)
+    fig = power_figure(metrics, theory["powers"], theory["irrep_labels"], title=title, logy=True)
     out += save_figure(fig, run_dir / "figures" / "power")
     return out
 
