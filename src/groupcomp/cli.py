@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -154,6 +155,7 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     from groupcomp.config import load_config
     from groupcomp.groups import parse
     from groupcomp.theory import predict_staircase
+    from groupcomp.theory.timing import predict_drop_times
     from groupcomp.training import build_template
 
     preset, overrides = args.preset, list(args.overrides)
@@ -163,10 +165,39 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     G = parse(cfg.group)
     x = build_template(cfg, G)
     s = predict_staircase(G, x, int(cfg.task.k))
+    opt = {"auto": "per_neuron", "per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(cfg.optim.name)
+    if cfg.model.name != "two_layer":
+        opt = None
+    init_norm = math.sqrt(2) * cfg.model.init_scale  # ‖θ_i(0)‖ ≈ √2·init_scale
+    times = predict_drop_times(
+        s,
+        lr=cfg.optim.lr,
+        init_norm=init_norm if 0 < init_norm < 1 else None,
+        optimizer=opt,
+        momentum=cfg.optim.momentum,
+    )
     if args.json:
-        print(json.dumps(s.to_dict(), indent=2))
+        d = s.to_dict()
+        d["drop_times"] = times.to_dict()
+        print(json.dumps(d, indent=2))
         return 0
-    print(s)
+    print(f"{G.name}, k={s.k}: predicted staircase of a two-layer z^k network (mean-MSE)")
+    where = (
+        f"{opt} optimiser, lr={cfg.optim.lr:g}, ‖θ0‖≈{init_norm:.3g}" if opt else "no closed form"
+    )
+    print(f"  initial plateau {s.plateaus_mse[0]:.6g}; drop steps for {where}")
+    head = f"  {'#':>2}  {'irreps':<16} {'D':>3} {'type':>4} {'U*':>11} {'U*1/U*':>8}"
+    print(head + f" {'plateau after':>14} {'tau':>10} {'steps':>10}  tie")
+    for i, row in enumerate(s.table()):
+        st = times.steps[i]
+        print(
+            f"  {row['step']:>2}  {row['irreps']:<16} {row['dims']:>3} {row['types']:>4} "
+            f"{row['utility']:>11.5g} {row['utility_ratio']:>8.4g} "
+            f"{row['plateau_after_mse']:>14.6g} {times.tau[i]:>10.4g} "
+            f"{'-' if st is None else f'{st:.4g}':>10}  {'yes' if row['tie'] else ''}"
+        )
+    if s.absent:
+        print("  never learned (no power): " + ", ".join(s.irrep_labels[i] for i in s.absent))
     return 0
 
 

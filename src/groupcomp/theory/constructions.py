@@ -61,8 +61,8 @@ Binary block, RNN and tree (THEORY.md §3.2). The ``k = 2`` network ``(A, B, C)`
 ``x_{gh} = C^T σ(A x_g + B x_h)``. By associativity
 
 * :func:`rnn_exact`: ``QuadraticRNN`` with ``W_in = A``, ``W_drive = B``, ``W_out = C`` and
-  ``W_mix = A C^T`` (``(H_2, H_2)``, acting as ``h ↦ W_mix h``) gives ``W_out^T h_t = x_{g_1⋯g_{t+1}}``
-  after every step: width ``H_2`` for every k, ``k − 1`` nonlinear steps;
+  ``W_mix = A C^T`` (``(H_2, H_2)``, acting as ``h ↦ W_mix h``) gives
+  ``W_out^T h_t = x_{g_1⋯g_{t+1}}`` after every step: width ``H_2`` for every k, ``k − 1`` nonlinear steps;
 * :func:`tree_exact`: ``TreeNet`` with the block ``(A, B, C)`` shared across the
   ``⌈log₂ k⌉`` levels (padding with ``x_e = x``, and ``b(y, x_e) = y``).
 
@@ -313,7 +313,7 @@ def rank_one_terms(G: FiniteGroup, template: np.ndarray, k: int) -> tuple[np.nda
 
 
 def _polarise(U: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Polarisation for ``σ = z^k``: ``(T, k, n), (T, n)`` → ``(T·2^{k−1}, k, n), (T·2^{k−1}, n)``."""
+    """Polarisation for ``σ = z^k``: ``(T, k, n), (T, n)`` → ``(T 2^{k−1}, k, n), (T 2^{k−1}, n)``."""
     T, k, n = U.shape
     eps = np.array([(1,) + e for e in itertools.product((1, -1), repeat=k - 1)], dtype=np.float64)
     coef = eps.prod(axis=1) / (2 ** (k - 1) * math.factorial(k))  # (2^{k-1},)

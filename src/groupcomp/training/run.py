@@ -22,10 +22,11 @@ from groupcomp.config import load_config, to_yaml, validate
 from groupcomp.errors import DivergenceError, RunFolderError
 from groupcomp.groups import FiniteGroup, parse
 from groupcomp.models import QuadraticRNN, TreeNet, TwoLayerNet
-from groupcomp.optim import make_optimizer
+from groupcomp.optim import make_optimizer, resolve_optimizer_name
 from groupcomp.tasks import SequenceTask
 from groupcomp.templates import make_template
 from groupcomp.theory import Staircase, predict_staircase
+from groupcomp.theory.timing import DropTimes, predict_drop_times
 from groupcomp.training.loop import DataStream, FitState, SpectralProbe, fit, log_spaced_steps
 from groupcomp.training.runfolder import (
     atomic_torch_save,
@@ -54,6 +55,7 @@ class Built:
     probe: SpectralProbe
     val_probe: SpectralProbe | None
     staircase: Staircase
+    init_norm: float = float("nan")  # RMS neuron norm at initialisation
 
 
 @dataclass
@@ -163,7 +165,10 @@ def build(cfg: DictConfig) -> Built:
     probe = SpectralProbe(task, eval_seq, dtype, device)
     val_probe = SpectralProbe(task, val_seq, dtype, device) if val_seq is not None else None
     staircase = predict_staircase(G, template, int(cfg.task.k))
-    return Built(cfg, G, template, task, model, optimizer, data, probe, val_probe, staircase)
+    init_norm = float(model.neuron_norms().pow(2).mean().sqrt())
+    return Built(
+        cfg, G, template, task, model, optimizer, data, probe, val_probe, staircase, init_norm
+    )
 
 
 def metrics_frame(state: FitState, labels: list[str], seeds: list[int], n: int) -> pd.DataFrame:
@@ -229,7 +234,19 @@ def _summary(
     per_step = metrics.groupby("step")["loss"].mean()
     initial = float(per_step.iloc[0]) if len(per_step) else float("nan")
     final = float(per_step.iloc[-1]) if len(per_step) else float("nan")
-    observed = observed_staircase(metrics, b.staircase.to_dict())
+    theory = b.staircase.to_dict()
+    timing = _predicted_drops(b)
+    theory["drop_times"] = timing.to_dict() if timing is not None else None
+    theory["drop_steps"] = timing.steps if timing is not None else [None] * len(theory["order"])
+    observed = observed_staircase(metrics, theory)
+    drops = [
+        {
+            "irreps": [theory["irrep_labels"][i] for i in grp],
+            "predicted_step": theory["drop_steps"][m],
+            "observed_step": observed["drop_steps"][m] if m < len(observed["drop_steps"]) else None,
+        }
+        for m, grp in enumerate(theory["order"])
+    ]
     out = {
         "preset": cfg.preset,
         "group": b.G.name,
@@ -247,13 +264,33 @@ def _summary(
         ],
         "final_over_initial": final / initial if initial else float("nan"),
         "loss_units": "mean-MSE (torch.nn.MSELoss); P1 normalisation = n/2 x this",
-        "theory": b.staircase.to_dict(),
+        "theory": theory,
         "observed": observed,
+        "drops": drops,
         "wall_time_s": wall,
         "steps_per_s": steps_run / wall if wall > 0 else float("nan"),
         **provenance(),
     }
     return _jsonable(out)
+
+
+def _predicted_drops(b: Built) -> DropTimes | None:
+    """Closed-form drop steps for the run's optimiser, from the model's actual initial norm.
+
+    Only for the setting the theory covers: a two-layer network with σ = z^k trained by
+    per-neuron SGD or plain SGD (with momentum). ``None`` otherwise.
+    """
+    cfg = b.cfg
+    if cfg.model.name != "two_layer" or cfg.model.activation != "power":
+        return None
+    kind = resolve_optimizer_name(cfg.optim.name, b.model)
+    opt = {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
+    norm = b.init_norm
+    if opt is None or not 0 < norm < 1:
+        return None
+    return predict_drop_times(
+        b.staircase, lr=cfg.optim.lr, init_norm=norm, optimizer=opt, momentum=cfg.optim.momentum
+    )
 
 
 def _jsonable(x: Any) -> Any:
