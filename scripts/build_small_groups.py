@@ -82,7 +82,10 @@ def _runs(values: list) -> list[list]:
 
 
 def _export_one(export, n: int, i: int) -> dict:
-    res = export(n, i).sage()
+    try:
+        res = export(n, i).sage()
+    except Exception as exc:
+        raise RuntimeError(f"GAP failed on SmallGroup({n},{i}): {exc}") from exc
     (name, abelian, nilpotent, solvable, exponent, centre, sizes, degs, inds, perms, ok) = res
     if not ok:
         raise RuntimeError(f"IdGroup check failed for SmallGroup({n},{i})")
@@ -108,15 +111,21 @@ def _worker(k: int, m: int, max_order: int, out: Path) -> None:
     import sage.all__sagemath_gap  # noqa: F401  (initialises libgap)
     from sage.libs.gap.libgap import libgap
 
+    # StructureDescription of e.g. SmallGroup(108,15) trips GAP's default recursion trap (5000),
+    # which libgap turns into an error; the computation itself is quick.
+    libgap.eval("SetRecursionTrapInterval(200000)")
     export = libgap.eval(GAP_EXPORT)
     todo = [
-        (n, i)
-        for n in range(1, max_order + 1)
-        for i in range(1, int(libgap.NrSmallGroups(n)) + 1)
+        (n, i) for n in range(1, max_order + 1) for i in range(1, int(libgap.NrSmallGroups(n)) + 1)
     ]
-    with open(out, "w") as fh:
+    done = set()
+    if out.exists():  # resume: keep the groups already exported to this part file
+        done = {tuple(json.loads(line)["id"]) for line in open(out) if line.endswith("\n")}
+        kept = [line for line in open(out) if line.endswith("\n")]
+        out.write_text("".join(kept))
+    with open(out, "a") as fh:
         for j, (n, i) in enumerate(todo):
-            if j % m != k:
+            if j % m != k or (n, i) in done:
                 continue
             fh.write(json.dumps(_export_one(export, n, i), separators=(",", ":")) + "\n")
             fh.flush()
@@ -137,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output .json.gz")
     ap.add_argument("--max-order", type=int, default=128, help="largest order (default 128)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="GAP processes")
+    ap.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep the per-process part files here and resume from them (default: a temp dir)",
+    )
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # "k/m:path", internal
     args = ap.parse_args(argv)
 
@@ -148,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        parts = [Path(tmp) / f"part{k}.jsonl" for k in range(args.jobs)]
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        parts = [work / f"part{k}of{args.jobs}.jsonl" for k in range(args.jobs)]
         procs = [
             subprocess.Popen(
                 [
@@ -164,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         while any(p.poll() is None for p in procs):
             time.sleep(10)
+            if any(p.returncode for p in procs):  # one failed: stop the others
+                for p in procs:
+                    if p.poll() is None:
+                        p.terminate()
             done = sum(sum(1 for _ in open(p)) for p in parts if p.exists())
             print(f"[{time.time() - t0:7.0f} s] {done} groups exported", flush=True)
         if any(p.returncode for p in procs):
@@ -185,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     raw = json.dumps(data, separators=(",", ":")).encode()
     # mtime=0: byte-identical output for identical data.
-    with open(args.out, "wb") as fh, gzip.GzipFile(
-        filename="", mode="wb", fileobj=fh, mtime=0, compresslevel=9
-    ) as gz:
+    with (
+        open(args.out, "wb") as fh,
+        gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0, compresslevel=9) as gz,
+    ):
         gz.write(raw)
     print(
         f"wrote {len(groups)} groups to {args.out} ({args.out.stat().st_size} bytes, "

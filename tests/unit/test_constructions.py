@@ -324,7 +324,9 @@ def test_singular_complex_type_coefficient_raises():
     # complex direction by multiplying with a rank-deficient element of span{π(g)^T}
     u, s, vt = np.linalg.svd(coefs[i6])
     keep = np.diag([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
-    cand = fourier.transform(G, fourier.inverse(G, [c * 0 for c in coefs[:i6]] + [u @ keep @ vt]))
+    blocks = [np.zeros_like(c) for c in coefs]
+    blocks[i6] = u @ keep @ vt
+    cand = fourier.transform(G, fourier.inverse(G, blocks))
     bad = cand[i6]
     sv = np.linalg.svd(bad, compute_uv=False)
     assert (
