@@ -129,9 +129,7 @@ def test_rebuilt_group_matches_reference(ref):
     assert G.is_abelian == ref["abelian"]
     assert sorted(G.class_sizes.tolist()) == sorted(ref["class_sizes"])
     assert sorted(r.complex_dim for r in G.complex_irreps()) == sorted(ref["degrees"])
-    assert _sorted_irreps(G) == sorted(
-        zip(ref["degrees"], ref["fs_indicators"], strict=True)
-    )
+    assert _sorted_irreps(G) == sorted(zip(ref["degrees"], ref["fs_indicators"], strict=True))
     info = catalogue_info(n, i)
     assert info["name"] == ref["name"]
     assert info["abelian"] == ref["abelian"]

@@ -20,7 +20,15 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from groupcomp.config.schema import CHOICES, SHORTHANDS, RunConfig
 from groupcomp.errors import ConfigError, GroupcompError
 
-__all__ = ["PRESETS", "list_presets", "load_config", "preset_path", "to_yaml", "validate"]
+__all__ = [
+    "PRESETS",
+    "list_presets",
+    "load_config",
+    "preset_path",
+    "register_schema",
+    "to_yaml",
+    "validate",
+]
 
 
 def list_presets() -> list[str]:
@@ -39,7 +47,7 @@ def preset_path(name: str) -> Any:
     return resources.files("groupcomp.config") / "presets" / f"{name}.yaml"
 
 
-def _all_keys(cls: type = RunConfig, prefix: str = "") -> list[str]:
+def _all_keys(cls: type, prefix: str = "") -> list[str]:
     out = []
     for f in fields(cls):
         key = f"{prefix}{f.name}"
@@ -51,13 +59,24 @@ def _all_keys(cls: type = RunConfig, prefix: str = "") -> list[str]:
     return out
 
 
-ALL_KEYS = _all_keys()
+ALL_KEYS = _all_keys(RunConfig)
+
+#: per-schema extras: ``{schema: (shorthands, validator)}``; other config families (e.g. the
+#: group-arithmetic runs) register here with :func:`register_schema`
+_SCHEMAS: dict[type, tuple[dict[str, str], Any]] = {}
 
 
-def _suggest(key: str) -> str:
+def register_schema(schema: type, shorthands: dict[str, str], validator: Any) -> None:
+    """Register a config dataclass family: its ``key=value`` shorthands and its validator
+    (a function ``cfg -> None`` raising :class:`ConfigError`)."""
+    _SCHEMAS[schema] = (dict(shorthands), validator)
+
+
+def _suggest(key: str, schema: type = RunConfig) -> str:
     import difflib
 
-    close = difflib.get_close_matches(key, ALL_KEYS, n=3, cutoff=0.5)
+    all_keys = _all_keys(schema)
+    close = difflib.get_close_matches(key, all_keys, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     section = key.split(".")[0]
     same = [k for k in ALL_KEYS if k.startswith(section + ".")]
@@ -70,7 +89,7 @@ def _suggest(key: str) -> str:
     return f"{hint} Allowed keys{' in ' + section if same else ''}: {', '.join(listing)}"
 
 
-def _parse_override(item: str) -> tuple[str, str]:
+def _parse_override(item: str, shorthands: dict[str, str] = SHORTHANDS) -> tuple[str, str]:
     if "=" not in item:
         raise ConfigError(
             f"override {item!r}: expected key=value (e.g. task.k=3, model=rnn, "
@@ -80,11 +99,15 @@ def _parse_override(item: str) -> tuple[str, str]:
     key = key.strip().lstrip("+")
     if not key:
         raise ConfigError(f"override {item!r}: empty key")
-    return SHORTHANDS.get(key, key), value.strip()
+    return shorthands.get(key, key), value.strip()
 
 
 def load_config(
-    preset: str | None = None, overrides: Sequence[str] = (), *, validate_values: bool = True
+    preset: str | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    schema: type = RunConfig,
+    validate_values: bool = True,
 ) -> DictConfig:
     """Schema defaults ← preset YAML ← ``key=value`` overrides, then :func:`validate`.
 
@@ -93,7 +116,8 @@ def load_config(
             YAML file, or ``None`` for the schema defaults.
         overrides: dotted ``key=value`` strings; values use YAML syntax (``[0,30,3000]``).
     """
-    base = OmegaConf.structured(RunConfig)
+    shorthands, validator = _SCHEMAS.get(schema, (SHORTHANDS, validate))
+    base = OmegaConf.structured(schema)
     OmegaConf.set_struct(base, True)
     layers = []
     if preset is not None:
@@ -115,7 +139,7 @@ def load_config(
             raise ConfigError(f"preset {preset!r}: invalid YAML: {exc}") from None
         layers.append(("preset " + str(preset), layer))
     for item in overrides:
-        key, value = _parse_override(item)
+        key, value = _parse_override(item, shorthands)
         try:
             layer = OmegaConf.from_dotlist([f"{key}={value}"])
         except Exception as exc:
@@ -127,12 +151,12 @@ def load_config(
             cfg = OmegaConf.merge(cfg, layer)
         except (ConfigKeyError, ConfigAttributeError) as exc:
             key = getattr(exc, "full_key", None) or where
-            raise ConfigError(f"{key}: unknown config key.{_suggest(str(key))}") from None
+            raise ConfigError(f"{key}: unknown config key.{_suggest(str(key), schema)}") from None
         except OmegaConfBaseException as exc:
             key = getattr(exc, "full_key", None) or where
             raise ConfigError(f"{key}: invalid value ({_first_line(exc)})") from None
     if validate_values:
-        validate(cfg)
+        validator(cfg)
     return cfg
 
 

@@ -79,6 +79,8 @@ class EnsembleModel(nn.Module):
     _neuron_param_names: tuple[str, ...] = ()
     _other_param_names: tuple[str, ...] = ()
     degree: int | None = None
+    #: validate element indices in ``forward`` (costs a host sync; trusted callers switch it off)
+    check_indices: bool = True
 
     def __init__(
         self,
@@ -163,8 +165,9 @@ class EnsembleModel(nn.Module):
         if seq.shape[-1] != self.k:
             raise ValueError(f"seq must have k = {self.k} columns, got {tuple(seq.shape)}")
         seq = seq.to(device=self.encoding.device, dtype=torch.long)
-        # out-of-range indices would silently read a neighbouring table in the flat lookups
-        if seq.numel() and bool(((seq < 0) | (seq >= self.n)).any()):
+        # out-of-range indices would silently read a neighbouring table in the flat lookups;
+        # the training loop, whose indices come from the task, turns this host sync off
+        if self.check_indices and seq.numel() and bool(((seq < 0) | (seq >= self.n)).any()):
             raise ValueError(f"seq holds element indices outside 0..{self.n - 1}")
         return seq, per_model
 

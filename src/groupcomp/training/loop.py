@@ -70,8 +70,22 @@ class DataStream:
             raise ValueError("train_seq is required for full / minibatch modes")
         if mode in ("minibatch", "online") and not batch_size:
             raise ValueError("batch_size is required for minibatch / online modes")
+        self._full_target: dict[tuple, Tensor] = {}
         if mode == "full":
             self._full = train_seq.to(self.device)
+
+    def targets(self, seq: Tensor, dtype: torch.dtype, every_step: bool = False) -> Tensor:
+        """Targets of ``seq`` (cached for the fixed full batch): ``(…, n)`` encodings of the
+        products, or ``(…, k−1, n)`` of every prefix product when ``every_step``."""
+        key = (dtype, every_step)
+        if self.mode == "full" and seq is self._full and key in self._full_target:
+            return self._full_target[key]
+        enc = self.task.encoding_torch(dtype, seq.device)
+        idx = self.task.prefix_products(seq) if every_step else self.task.products(seq)
+        out = enc[idx]
+        if self.mode == "full" and seq is self._full:
+            self._full_target[key] = out
+        return out
 
     def next(self) -> Tensor:
         """``(B, k)`` (shared) or ``(S, B, k)`` (one batch per seed) on the device."""
@@ -158,19 +172,46 @@ def _diverged(msg: str, state: FitState) -> DivergenceError:
     return err
 
 
-def _loss(model, seq: Tensor, task: SequenceTask, enc_dtype, every_step: bool) -> Tensor:
+def _loss(model, seq: Tensor, data: DataStream, enc_dtype, every_step: bool) -> Tensor:
+    tgt = data.targets(seq, enc_dtype, every_step)
     if every_step:
         pred = model.forward_steps(seq)  # (S, B, k-1, n)
-        tgt = task.encoding_torch(enc_dtype, seq.device)[task.prefix_products(seq)]
         if tgt.dim() == 3:
             tgt = tgt.unsqueeze(0)
         return (pred - tgt).pow(2).mean(dim=(1, 2, 3))
-    pred = model(seq)
-    tgt = task.targets(seq, dtype=enc_dtype).to(seq.device)
-    return per_model_mse(pred, tgt)
+    return per_model_mse(model(seq), tgt)
 
 
-def fit(
+def fit(model: torch.nn.Module, *args: Any, **kwargs: Any) -> FitState:
+    """Train ``model`` for ``steps`` optimiser steps (resuming from ``start`` if given).
+
+    Signature: ``fit(model, task, optimizer, data, *, steps, log_steps=(), checkpoint_steps=(),
+    probe=None, val_probe=None, grad_clip=None, output_every_step=False, start=None, on_log=None,
+    on_checkpoint=None, stop_after=None, progress=None, check_every=200)``.
+
+    Args:
+        data: batches per step (:class:`DataStream`).
+        log_steps: steps at which ``probe`` (and ``val_probe``) run; the record goes to ``logs``
+            and to ``on_log``. Step ``t`` is evaluated *before* update ``t`` (so step 0 is the
+            initialisation and step ``steps`` the final model).
+        checkpoint_steps: steps at which ``on_checkpoint`` is called (after the finiteness check).
+        stop_after: stop (as if interrupted) once this many steps are done in total.
+        progress: a tqdm-like object with ``update`` / ``set_postfix_str`` (or ``None``).
+
+    Raises:
+        DivergenceError: the loss became NaN/inf; ``state.step`` is the last finite step.
+    """
+    flag = getattr(model, "check_indices", None)
+    if flag is not None:
+        model.check_indices = False  # indices come from the task: skip the per-step host sync
+    try:
+        return _fit(model, *args, **kwargs)
+    finally:
+        if flag is not None:
+            model.check_indices = flag
+
+
+def _fit(
     model: torch.nn.Module,
     task: SequenceTask,
     optimizer: torch.optim.Optimizer,
@@ -190,20 +231,6 @@ def fit(
     progress: Any = None,
     check_every: int = 200,
 ) -> FitState:
-    """Train ``model`` for ``steps`` optimiser steps (resuming from ``start`` if given).
-
-    Args:
-        data: batches per step (:class:`DataStream`).
-        log_steps: steps at which ``probe`` (and ``val_probe``) run; the record goes to ``logs``
-            and to ``on_log``. Step ``t`` is evaluated *before* update ``t`` (so step 0 is the
-            initialisation and step ``steps`` the final model).
-        checkpoint_steps: steps at which ``on_checkpoint`` is called (after the finiteness check).
-        stop_after: stop (as if interrupted) once this many steps are done in total.
-        progress: a tqdm-like object with ``update`` / ``set_postfix_str`` (or ``None``).
-
-    Raises:
-        DivergenceError: the loss became NaN/inf; ``state.step`` is the last finite step.
-    """
     dtype = model.encoding.dtype
     S = model.num_models
     state = start or FitState(losses=torch.empty(0, S))
@@ -273,7 +300,7 @@ def fit(
         if t >= end:
             break
         try:
-            loss = _loss(model, seq, task, dtype, output_every_step)
+            loss = _loss(model, seq, data, dtype, output_every_step)
             buf[i] = loss.detach()
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()

@@ -14,6 +14,7 @@ from groupcomp.viz.figures import (
     save_figure,
     staircase_figure,
 )
+from groupcomp.viz.scaling import scaling_figure
 from groupcomp.viz.style import irrep_colors
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "loss_figure",
     "power_figure",
     "save_figure",
+    "scaling_figure",
     "staircase_figure",
 ]
