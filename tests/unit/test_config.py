@@ -1,4 +1,4 @@
-"""Config layer: presets, overrides, shorthands and validation errors naming key + allowed values."""
+"""Config layer: presets, overrides, shorthands, validation errors naming key and values."""
 
 from __future__ import annotations
 
