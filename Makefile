@@ -1,28 +1,17 @@
-# Two entry points (README "Set-up"): `make demo` and `make test`. Both create .venv with the
-# pinned versions of constraints.txt and need nothing but Python >= 3.11 and make.
+# Convenience aliases; the README's set-up commands are `python3 dev.py demo` and
+# `python3 dev.py test`, which need nothing but Python >= 3.11.
 PYTHON ?= python3
-VENV ?= .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test clean
 
-$(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
-	touch $(STAMP)
+install:
+	$(PYTHON) dev.py install
 
-install: $(STAMP)
+demo:
+	$(PYTHON) dev.py demo
 
-demo: $(STAMP)
-	$(BIN)/groupcomp train d3 --out runs
-
-lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
-
-test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+test:
+	$(PYTHON) dev.py test
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf .venv runs .pytest_cache

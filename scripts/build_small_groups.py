@@ -41,14 +41,22 @@ FORMAT = "groupcomp-small-groups/1"
 # One GAP function (libgap evaluates a single statement): everything about SmallGroup(n, i).
 GAP_EXPORT = r"""
 function(n, i)
-  local G, hom, Q, mp, gens, perms, T, degs, inds, id_ok;
+  local G, name, T, degs, inds, H, hom, Q, mp, gens, perms, id_ok;
   Reset(GlobalMersenneTwister, 1000 * n + i);
   Reset(GlobalRandomSource, 1000 * n + i);
+  # Metadata first, on a fresh group: StructureDescription of a group that already carries a
+  # permutation representation can recurse very deeply (e.g. SmallGroup(108,15)).
   G := SmallGroup(n, i);
-  hom := IsomorphismPermGroup(G);
+  name := StructureDescription(G);
+  T := CharacterTable(G);
+  degs := List(Irr(T), chi -> chi[1]);
+  inds := Indicator(T, 2);
+  # Permutation generators, computed on a second copy of the group.
+  H := SmallGroup(n, i);
+  hom := IsomorphismPermGroup(H);
   hom := hom * SmallerDegreePermutationRepresentation(Image(hom));
   Q := Image(hom);
-  gens := List(MinimalGeneratingSet(G), g -> Image(hom, g));
+  gens := List(MinimalGeneratingSet(H), g -> Image(hom, g));
   mp := MovedPoints(Q);
   if Length(mp) = 0 then
     perms := [[0]];
@@ -60,10 +68,7 @@ function(n, i)
   else
     id_ok := IdGroup(Group(gens)) = [n, i];
   fi;
-  T := CharacterTable(G);
-  degs := List(Irr(T), chi -> chi[1]);
-  inds := Indicator(T, 2);
-  return [StructureDescription(G), IsAbelian(G), IsNilpotentGroup(G), IsSolvableGroup(G),
+  return [name, IsAbelian(G), IsNilpotentGroup(G), IsSolvableGroup(G),
           Exponent(G), Size(Centre(G)), SizesConjugacyClasses(T), degs, inds, perms, id_ok];
 end
 """
@@ -111,9 +116,6 @@ def _worker(k: int, m: int, max_order: int, out: Path) -> None:
     import sage.all__sagemath_gap  # noqa: F401  (initialises libgap)
     from sage.libs.gap.libgap import libgap
 
-    # StructureDescription of e.g. SmallGroup(108,15) trips GAP's default recursion trap (5000),
-    # which libgap turns into an error; the computation itself is quick.
-    libgap.eval("SetRecursionTrapInterval(200000)")
     export = libgap.eval(GAP_EXPORT)
     todo = [
         (n, i) for n in range(1, max_order + 1) for i in range(1, int(libgap.NrSmallGroups(n)) + 1)
