@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set-up entry points that need nothing but Python >= 3.11 (README "Set-up").
 
-    python3 dev.py demo   # create .venv (pinned constraints.txt), train the D3 preset, write figures
+    python3 dev.py demo   # create .venv (pinned constraints.txt), train the D3 preset
     python3 dev.py test   # create .venv, run ruff (check + format --check) and the whole test suite
 
 The virtual environment is reused while pyproject.toml and constraints.txt are unchanged.
@@ -40,7 +40,7 @@ def install() -> None:
     """Create ``.venv`` and install groupcomp (editable) with its test extras, pinned."""
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py may be run by an older Python)
         sys.exit(f"groupcomp needs Python >= 3.11, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         venv.create(VENV, with_pip=True)
