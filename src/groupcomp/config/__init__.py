@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from groupcomp.config.arith import ArithConfig as ArithConfig  # registers its schema
 from groupcomp.config.loader import (
     ALL_KEYS,
     PRESETS,

@@ -11,6 +11,7 @@ Common interface (docs/architecture.md): ``forward(seq)``, ``forward_dense(x)``,
 from __future__ import annotations
 
 from groupcomp.models.activations import ACTIVATIONS, Activation, get_activation
+from groupcomp.models.arith import ArithNet
 from groupcomp.models.base import EnsembleModel, per_model_mse
 from groupcomp.models.rnn import TRANSITIONS, QuadraticRNN
 from groupcomp.models.tree import TreeNet
@@ -20,6 +21,7 @@ __all__ = [
     "ACTIVATIONS",
     "TRANSITIONS",
     "Activation",
+    "ArithNet",
     "EnsembleModel",
     "QuadraticRNN",
     "TreeNet",

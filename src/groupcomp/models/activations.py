@@ -46,6 +46,8 @@ class Activation:
     fn: Callable[[Tensor], Tensor]
     degree: int | None
     power: int | None = None
+    #: derivative ``σ'`` (for the fused analytic gradients); ``None`` = use autograd
+    grad: Callable[[Tensor], Tensor] | None = None
 
     def __call__(self, z: Tensor) -> Tensor:
         return self.fn(z)
@@ -62,6 +64,39 @@ def _relu2(z: Tensor) -> Tensor:
 
 def _identity(z: Tensor) -> Tensor:
     return z
+
+
+def _ones_like(z: Tensor) -> Tensor:
+    return torch.ones_like(z)
+
+
+def _relu_grad(z: Tensor) -> Tensor:
+    return (z > 0).to(z.dtype)
+
+
+def _relu2_grad(z: Tensor) -> Tensor:
+    return 2.0 * torch.relu(z)
+
+
+def _square_grad(z: Tensor) -> Tensor:
+    return 2.0 * z
+
+
+def _tanh_grad(z: Tensor) -> Tensor:
+    t = torch.tanh(z)
+    return 1.0 - t * t
+
+
+def _make_power_grad(p: int) -> Callable[[Tensor], Tensor]:
+    if p == 1:
+        return _ones_like
+    if p == 2:
+        return _square_grad
+
+    def _power_grad(z: Tensor) -> Tensor:
+        return p * z.pow(p - 1)
+
+    return _power_grad
 
 
 def _make_power(p: int) -> Callable[[Tensor], Tensor]:
@@ -93,17 +128,17 @@ def get_activation(name: str, power: int = 2, *, key: str = "model.activation") 
         if int(power) != power or power < 1:
             raise ConfigError(f"{key}: 'power' needs an integer exponent >= 1, got {power!r}")
         p = int(power)
-        return Activation("power", _make_power(p), p, p)
+        return Activation("power", _make_power(p), p, p, _make_power_grad(p))
     if lname == "square":
-        return Activation("square", _square, 2)
+        return Activation("square", _square, 2, None, _square_grad)
     if lname == "relu":
-        return Activation("relu", torch.relu, 1)
+        return Activation("relu", torch.relu, 1, None, _relu_grad)
     if lname == "relu2":
-        return Activation("relu2", _relu2, 2)
+        return Activation("relu2", _relu2, 2, None, _relu2_grad)
     if lname == "linear":
-        return Activation("linear", _identity, 1)
+        return Activation("linear", _identity, 1, None, _ones_like)
     if lname == "tanh":
-        return Activation("tanh", torch.tanh, None)
+        return Activation("tanh", torch.tanh, None, None, _tanh_grad)
     if lname == "gelu":
         return Activation("gelu", torch.nn.functional.gelu, None)
     if lname == "silu":

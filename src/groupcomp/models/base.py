@@ -211,6 +211,14 @@ class EnsembleModel(nn.Module):
             return F.embedding(off[..., 0], flat)
         return F.embedding_bag(off.reshape(-1, m), flat, mode="sum").view(*off.shape[:-1], H)
 
+    def _flat_offsets(self, idx: Tensor, per_model: bool) -> Tensor:
+        """Row indices into the flattened ``(S·k·n, H)`` lookup table: ``(S, *I, k)``."""
+        S, k, n = self.num_models, idx.shape[-1], self.n
+        base = torch.arange(S, device=idx.device) * (k * n)
+        base = base.view(S, *([1] * (idx.dim() - (1 if per_model else 0))))
+        off = base + torch.arange(k, device=idx.device) * n + (idx if per_model else idx[None])
+        return off.expand(S, *off.shape[1:])
+
     def _dims_repr(self) -> str:
         return (
             f"n={self.n}, k={self.k}, hidden={self.hidden}, num_models={self.num_models}, "

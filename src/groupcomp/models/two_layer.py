@@ -88,6 +88,62 @@ class TwoLayerNet(EnsembleModel):
         z = torch.einsum("sbjm,shjm->sbh", x, self.W_in)
         return self._readout(z)
 
+    @property
+    def supports_fused_grad(self) -> bool:
+        """Whether :meth:`loss_and_grad` is available (the activation has an analytic σ')."""
+        return self.activation.grad is not None
+
+    @torch.no_grad()
+    def loss_and_grad(self, seq: Tensor, target: Tensor, *, exhaustive: bool = False) -> Tensor:
+        """Per-model mean-MSE and its exact gradients in one fused pass, without autograd.
+
+        ``seq``: ``(B, k)`` or ``(S, B, k)``; ``target``: ``(B, n)`` or ``(S, B, n)``. Returns the
+        losses ``(S,)`` and *sets* ``W_in.grad`` / ``W_out.grad`` to the gradients of their
+        sum (each model's gradient is that of its own mean loss). Equals autograd on
+        ``per_model_mse(self(seq), target).sum()`` (tested); the training loop uses it because
+        it needs a handful of kernels per step instead of the autograd graph's dozens.
+
+        ``exhaustive=True`` promises that ``seq`` is the full set of ``n^k`` sequences in
+        lexicographic order (``SequenceTask.exhaustive()``): the first layer is then a broadcast
+        sum of the per-slot lookup tables and its gradient a sum over the other slots — no
+        gather or scatter at all.
+        """
+        S, H, n, k = self.num_models, self.hidden, self.n, self.k
+        table = torch.einsum("shjm,gm->sjgh", self.W_in, self.encoding)  # (S, k, n, H)
+        if exhaustive:
+            z = table[:, 0].reshape(S, n, *([1] * (k - 1)), H)
+            for j in range(1, k):
+                shape = [S] + [1] * k + [H]
+                shape[1 + j] = n
+                z = z + table[:, j].reshape(shape)
+            z = z.reshape(S, n**k, H)
+            per_model = False
+        else:
+            seq, per_model = self._check_seq(seq)
+            z = self._lookup_sum(table, seq, per_model)  # (S, B, H)
+        a = self.activation(z)
+        out = torch.bmm(a, self.W_out)  # (S, B, n)
+        resid = out - target
+        B = resid.shape[1]
+        loss = resid.pow(2).mean(dim=(1, 2))
+        g = resid.mul_(2.0 / (B * n))  # dL/d out, in place (resid is not needed again)
+        grad_out = torch.bmm(a.transpose(1, 2), g)  # (S, H, n)
+        dz = torch.bmm(g, self.W_out.transpose(1, 2)).mul_(self.activation.grad(z))  # (S, B, H)
+        if exhaustive:
+            dzv = dz.view(S, *([n] * k), H)
+            dtable = torch.stack(
+                [dzv.sum(dim=tuple(1 + i for i in range(k) if i != j)) for j in range(k)], dim=1
+            )  # (S, k, n, H)
+        else:
+            # scatter dz back to the table rows: dtable[s, j, g] += dz[s, b] for g = seq[b, j]
+            off = self._flat_offsets(seq, per_model)  # (S, B, k) rows of the (S·k·n, H) table
+            flat = torch.zeros(S * k * n, H, dtype=z.dtype, device=z.device)
+            src = dz.unsqueeze(2).expand(S, B, k, H).reshape(-1, H)
+            dtable = flat.index_add_(0, off.reshape(-1), src).view(S, k, n, H)
+        self.W_in.grad = torch.einsum("sjgh,gm->shjm", dtable, self.encoding)
+        self.W_out.grad = grad_out
+        return loss
+
     def _readout(self, z: Tensor) -> Tensor:
         return torch.einsum("sbh,shn->sbn", self.activation(z), self.W_out)
 

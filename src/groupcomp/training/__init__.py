@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from groupcomp.training.arith import ArithResult, print_arith_summary, train_arith
 from groupcomp.training.loop import DataStream, FitState, SpectralProbe, fit, log_spaced_steps
 from groupcomp.training.run import (
     Built,
@@ -16,6 +17,7 @@ from groupcomp.training.run import (
 )
 
 __all__ = [
+    "ArithResult",
     "Built",
     "DataStream",
     "FitState",
@@ -27,7 +29,9 @@ __all__ = [
     "fit",
     "log_spaced_steps",
     "metrics_frame",
+    "print_arith_summary",
     "resume",
     "train",
+    "train_arith",
     "write_figures",
 ]

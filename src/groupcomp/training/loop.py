@@ -71,8 +71,13 @@ class DataStream:
         if mode in ("minibatch", "online") and not batch_size:
             raise ValueError("batch_size is required for minibatch / online modes")
         self._full_target: dict[tuple, Tensor] = {}
+        #: the batch is always the complete exhaustive set in lexicographic order
+        self.exhaustive = False
         if mode == "full":
             self._full = train_seq.to(self.device)
+            N = task.n**task.k
+            if train_seq.shape[0] == N and N <= task.max_exhaustive:
+                self.exhaustive = bool(torch.equal(self._full.cpu(), task.exhaustive()))
 
     def targets(self, seq: Tensor, dtype: torch.dtype, every_step: bool = False) -> Tensor:
         """Targets of ``seq`` (cached for the fixed full batch): ``(…, n)`` encodings of the
@@ -257,6 +262,8 @@ def _fit(
             )
         last_checked = upto + 1
 
+    # fused analytic gradients (one pass, no autograd graph) where the model provides them
+    fused = bool(getattr(model, "supports_fused_grad", False)) and not output_every_step
     t = done
     while True:
         i = t - done
@@ -300,10 +307,14 @@ def _fit(
         if t >= end:
             break
         try:
-            loss = _loss(model, seq, data, dtype, output_every_step)
-            buf[i] = loss.detach()
             optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
+            if fused:
+                tgt = data.targets(seq, dtype)
+                loss = model.loss_and_grad(seq, tgt, exhaustive=data.exhaustive)
+            else:
+                loss = _loss(model, seq, data, dtype, output_every_step)
+                loss.sum().backward()
+            buf[i] = loss.detach()
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
         except KeyboardInterrupt:

@@ -1,0 +1,125 @@
+"""Analysis of group-arithmetic runs: grokking times, and CoGS sum potentials / solution orders.
+
+* :func:`first_epoch_reaching` / :func:`grokking_epochs` — from a metrics table (columns
+  ``epoch, seed, train_acc, test_acc``): the first epoch at which an accuracy reaches a threshold
+  (default 100 %), and the first epoch from which it stays there until the end.
+* :func:`fourier_coefficients`, :func:`sum_potentials`, :func:`solution_orders` — P3's quantities
+  (Y. Tian, arXiv 2410.01779; THEORY.md §5.1, §5.4) for a two-operand network on ``Z_d`` with
+  one-hot inputs: ``z_{akj} = (1/d) Σ_g w_{aj}[g] e^{−2πikg/d}`` (same for ``b``),
+  ``z_{ckj} = (1/d) Σ_g w_{cj}[g] e^{+2πikg/d}``, sum potentials
+  ``r_{k1 k2 k} = Σ_j z_{a k1 j} z_{b k2 j} z_{c k j}``, and the per-frequency *order* = number
+  of hidden nodes ``j`` with ``|z_{akj}| > threshold`` (P3's histogram uses 0.05).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "first_epoch_reaching",
+    "fourier_coefficients",
+    "grokking_epochs",
+    "order_histogram",
+    "solution_orders",
+    "sum_potentials",
+]
+
+
+def _per_seed(metrics: pd.DataFrame, col: str) -> dict[int, pd.Series]:
+    df = metrics[["epoch", "seed", col]].dropna()
+    out = {}
+    for seed, sub in df.groupby("seed", sort=True):
+        out[int(seed)] = sub.sort_values("epoch").set_index("epoch")[col]
+    return out
+
+
+def first_epoch_reaching(
+    metrics: pd.DataFrame, col: str = "test_acc", threshold: float = 1.0, *, stable: bool = False
+) -> dict[int, int | None]:
+    """Per seed, the first epoch with ``col >= threshold`` (``None`` if never).
+
+    With ``stable=True``: the first epoch from which ``col >= threshold`` holds at every later
+    recorded epoch (``None`` if the last value is below the threshold).
+    """
+    out: dict[int, int | None] = {}
+    eps = 1e-9
+    for seed, s in _per_seed(metrics, col).items():
+        ok = s.to_numpy() >= threshold - eps
+        epochs = s.index.to_numpy()
+        if not ok.any():
+            out[seed] = None
+        elif not stable:
+            out[seed] = int(epochs[np.argmax(ok)])
+        elif not ok[-1]:
+            out[seed] = None
+        else:
+            bad = np.nonzero(~ok)[0]
+            out[seed] = int(epochs[bad[-1] + 1]) if bad.size else int(epochs[0])
+    return out
+
+
+def grokking_epochs(metrics: pd.DataFrame, threshold: float = 1.0) -> dict[str, Any]:
+    """First epochs at which train and test accuracy reach ``threshold`` (per seed), the stable
+    versions, and the gap ``test − train`` (the grokking delay) where both exist."""
+    train = first_epoch_reaching(metrics, "train_acc", threshold)
+    test = first_epoch_reaching(metrics, "test_acc", threshold)
+    test_stable = first_epoch_reaching(metrics, "test_acc", threshold, stable=True)
+    gap = {
+        s: (test[s] - train[s]) if test.get(s) is not None and train.get(s) is not None else None
+        for s in test
+    }
+    return {
+        "threshold": threshold,
+        "train_epoch": train,
+        "test_epoch": test,
+        "test_epoch_stable": test_stable,
+        "delay": gap,
+    }
+
+
+def fourier_coefficients(w: np.ndarray, sign: int = -1) -> np.ndarray:
+    """``z_k = (1/d) Σ_g w[..., g] e^{sign·2πi k g/d}`` for ``k = 0..d−1``: ``(..., d)`` complex."""
+    w = np.asarray(w, dtype=np.float64)
+    d = w.shape[-1]
+    if sign < 0:
+        return np.fft.fft(w, axis=-1) / d
+    return np.fft.ifft(w, axis=-1)  # ifft already carries 1/d
+
+
+def sum_potentials(W_a: np.ndarray, W_b: np.ndarray, W_c: np.ndarray) -> np.ndarray:
+    """P3's sum potentials ``r[k1, k2, k] = Σ_j z_{a k1 j} z_{b k2 j} z_{c k j}``.
+
+    Args:
+        W_a, W_b: ``(q, d)`` input weights of the hidden nodes for operands a and b
+            (``ArithNet.W_in[s, :, 0]`` / ``[s, :, 1]`` for a one-hot model on ``Z_d``).
+        W_c: ``(q, d)`` output weights (``ArithNet.W_out[s]``).
+
+    Returns:
+        ``(d, d, d)`` complex array.
+    """
+    za = fourier_coefficients(W_a, -1)
+    zb = fourier_coefficients(W_b, -1)
+    zc = fourier_coefficients(W_c, +1)
+    return np.einsum("ja,jb,jc->abc", za, zb, zc)
+
+
+def solution_orders(W_a: np.ndarray, threshold: float = 0.05) -> np.ndarray:
+    """Per frequency ``k = 0..d−1``: number of hidden nodes with ``|z_{akj}| > threshold``
+    (P3's "order" of the solution at frequency k; ``W_a``: ``(q, d)``)."""
+    za = fourier_coefficients(W_a, -1)
+    return (np.abs(za) > threshold).sum(axis=0)
+
+
+def order_histogram(
+    W_a: np.ndarray, threshold: float = 0.05, *, skip_zero: bool = True
+) -> dict[int, int]:
+    """How many frequencies have each order (``{order: count}``); frequency 0 is skipped by
+    default (it carries no information about the group law)."""
+    orders = solution_orders(W_a, threshold)
+    if skip_zero:
+        orders = orders[1:]
+    vals, counts = np.unique(orders, return_counts=True)
+    return {int(v): int(c) for v, c in zip(vals, counts, strict=True)}

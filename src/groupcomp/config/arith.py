@@ -1,0 +1,321 @@
+"""Config schema of the group-arithmetic runs (``groupcomp arith ...``): :class:`ArithConfig`.
+
+``load_config("arith_z23", ["loss=ce", "split=critical"], schema=ArithConfig)`` gives a validated
+config; ``groupcomp.training.train_arith(cfg)`` runs it. Shorthands (:data:`ARITH_SHORTHANDS`):
+``split=critical`` sets ``split.mode``, ``optim=adamw`` sets ``optim.name``, ``epochs=…``,
+``seeds=[…]``, ``expr=…``, ``op=…``, ``k=…`` (operands), ``hidden=…``, ``activation=…``,
+``embedding=…``, ``ridge=…``, ``lr=…``, ``wd=…``, ``train_fraction=…``, ``offset=…``.
+``loss`` and ``group`` are top-level keys.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig
+
+from groupcomp.config.loader import register_schema
+from groupcomp.errors import ConfigError
+
+__all__ = [
+    "ARITH_CHOICES",
+    "ARITH_SHORTHANDS",
+    "ArithConfig",
+    "ArithModelConfig",
+    "ArithOptimConfig",
+    "ArithSplitConfig",
+    "ArithTaskConfig",
+    "ArithTrainConfig",
+    "validate_arith",
+]
+
+
+@dataclass
+class ArithTaskConfig:
+    """What is computed (``groupcomp.tasks.arithmetic.make_task``)."""
+
+    #: ``auto`` (``expr`` if ``expression`` is set, else ``compose``), ``compose`` (the group law
+    #: of ``group``), ``mul`` (multiplication mod the prime p of ``group=Z<p>`` on the non-zero
+    #: residues), ``mul_all`` (mod p on all residues), ``expr`` (``expression`` over Z_M)
+    op: str = "auto"
+    #: polynomial over Z_M, e.g. ``x^2+xy+y^2`` (x = operand 1, y = operand 2, ...)
+    expression: str | None = None
+    #: number of operands k >= 2
+    num_operands: int = 2
+
+
+@dataclass
+class ArithSplitConfig:
+    """Train/test split of the M^k tuples."""
+
+    #: ``fraction`` (``train_fraction`` of the tuples) or ``critical`` (``offset`` x P4's
+    #: critical count ``c · M ln M`` x ``d_max/2`` for non-abelian groups)
+    mode: str = "fraction"
+    train_fraction: float = 0.9
+    #: P4's ``critical_ratio_multiplier``
+    c: float = 2.7482
+    #: multiplies the critical count (0.5 = half of it)
+    offset: float = 1.0
+    #: apply the non-abelian factor ``d_max/2`` (P4's code) in ``critical`` mode
+    nonabelian_correction: bool = True
+    #: seed of the shuffle; ``None`` = each ensemble member uses its own training seed
+    seed: int | None = None
+
+
+@dataclass
+class ArithModelConfig:
+    """``groupcomp.models.ArithNet``."""
+
+    hidden: int = 512
+    #: ``sqr`` (P3), ``relu``, ``relu2``, ``silu``, ``gelu``, ``tanh``, ``linear``, ``power``
+    activation: str = "sqr"
+    #: ``onehot`` (fixed) or ``learned``
+    embedding: str = "onehot"
+    #: learned embedding dimension (``None`` = M)
+    embed_dim: int | None = None
+    #: hidden layers (> 1 adds residual layers)
+    layers: int = 1
+    #: solve the output layer by ridge regression before every step
+    ridge: bool = False
+    ridge_lambda: float = 1e-2
+    #: std multiplier of the init (1/sqrt(3) = PyTorch's nn.Linear default)
+    init_scale: float = 1.0
+
+
+@dataclass
+class ArithOptimConfig:
+    """Optimiser (``groupcomp.optim.make_optimizer``)."""
+
+    #: ``adam`` (P3), ``adamw``, ``sgd``, ``muon``, ``per_neuron_sgd``
+    name: str = "adam"
+    lr: float = 0.01
+    #: Adam / SGD: L2 added to the gradient (torch semantics); AdamW / Muon: decoupled
+    weight_decay: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    #: SGD / Muon momentum (``None`` = the optimiser's default: 0 for SGD, 0.95 for Muon)
+    momentum: float | None = None
+    #: global gradient-norm clipping (``None`` = off)
+    grad_clip: float | None = None
+
+
+@dataclass
+class ArithTrainConfig:
+    """Training loop (``groupcomp.training.train_arith``)."""
+
+    epochs: int = 3000
+    #: ``None`` = full batch (one step per epoch)
+    batch_size: int | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    #: log-spaced epochs at which the Fourier power of the input weights is recorded
+    log_points: int = 60
+    #: log-spaced parameter snapshots kept in ``checkpoints/checkpoints.pt``
+    checkpoints: int = 12
+    #: stop this many epochs after every seed first reached 100 % test accuracy (``None`` = run
+    #: all epochs)
+    stop_after_grok: int | None = None
+    dtype: str = "float32"
+    device: str = "cpu"
+    #: torch intra-op threads (``None`` = 1: these models are small)
+    threads: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class ArithConfig:
+    """A group-arithmetic run: ``groupcomp arith [PRESET] key=value ...``."""
+
+    preset: str = "custom"
+    #: group spec (``groupcomp.groups.parse``): ``Z23``, ``Z2xZ3xZ4``, ``S4``,
+    #: ``SmallGroup(24,12)``; for ``mul`` / ``mul_all`` / ``expr`` a cyclic ``Z<M>`` naming the
+    #: modulus
+    group: str = "Z23"
+    #: ``mse`` (onto centred one-hot targets, P3's zero-mean projected loss) or ``ce``
+    loss: str = "mse"
+    task: ArithTaskConfig = field(default_factory=ArithTaskConfig)
+    split: ArithSplitConfig = field(default_factory=ArithSplitConfig)
+    model: ArithModelConfig = field(default_factory=ArithModelConfig)
+    optim: ArithOptimConfig = field(default_factory=ArithOptimConfig)
+    train: ArithTrainConfig = field(default_factory=ArithTrainConfig)
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    from groupcomp.models.arith import ARITH_ACTIVATIONS, EMBEDDINGS
+    from groupcomp.tasks.arithmetic import ARITH_OPS
+
+    return {
+        "loss": ("mse", "ce"),
+        "task.op": ARITH_OPS,
+        "split.mode": ("fraction", "critical"),
+        "model.activation": ARITH_ACTIVATIONS,
+        "model.embedding": EMBEDDINGS,
+        "optim.name": ("adam", "adamw", "sgd", "muon", "per_neuron_sgd"),
+        "train.dtype": ("float32", "float64"),
+        "train.device": ("cpu", "cuda", "mps"),
+    }
+
+
+#: allowed values of enumerated keys
+ARITH_CHOICES: dict[str, tuple[str, ...]] = _choices()
+
+#: ``key=value`` shorthands of ``groupcomp arith``
+ARITH_SHORTHANDS: dict[str, str] = {
+    "split": "split.mode",
+    "train_fraction": "split.train_fraction",
+    "offset": "split.offset",
+    "op": "task.op",
+    "expr": "task.expression",
+    "expression": "task.expression",
+    "k": "task.num_operands",
+    "operands": "task.num_operands",
+    "num_operands": "task.num_operands",
+    "hidden": "model.hidden",
+    "activation": "model.activation",
+    "embedding": "model.embedding",
+    "layers": "model.layers",
+    "ridge": "model.ridge",
+    "optim": "optim.name",
+    "lr": "optim.lr",
+    "wd": "optim.weight_decay",
+    "weight_decay": "optim.weight_decay",
+    "epochs": "train.epochs",
+    "seeds": "train.seeds",
+}
+
+
+def _get(cfg: Any, key: str) -> Any:
+    obj = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _require(cond: bool, key: str, what: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {what}, got {value!r}")
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
+def validate_arith(cfg: DictConfig | ArithConfig) -> None:
+    """Check every value of an :class:`ArithConfig`; raise :class:`ConfigError` naming the key.
+
+    Also builds the task (parses ``group`` and ``task.expression``) and the split sizes, so every
+    error that a run could hit before training is raised here.
+    """
+    c = cfg
+    for key, allowed in ARITH_CHOICES.items():
+        value = _get(c, key)
+        if value not in allowed:
+            raise ConfigError(
+                f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
+            )
+    k = c.task.num_operands
+    _require(k >= 2, "task.num_operands", "must be an integer >= 2", k)
+    m = c.model
+    _require(m.hidden >= 1, "model.hidden", "must be an integer >= 1", m.hidden)
+    _require(m.layers >= 1, "model.layers", "must be an integer >= 1", m.layers)
+    _require(
+        m.embed_dim is None or m.embed_dim >= 1,
+        "model.embed_dim",
+        "must be an integer >= 1 or null (= M)",
+        m.embed_dim,
+    )
+    _require(
+        _finite(m.init_scale) and m.init_scale > 0, "model.init_scale", "must be > 0", m.init_scale
+    )
+    _require(
+        _finite(m.ridge_lambda) and m.ridge_lambda >= 0,
+        "model.ridge_lambda",
+        "must be a number >= 0",
+        m.ridge_lambda,
+    )
+    o = c.optim
+    _require(_finite(o.lr) and o.lr > 0, "optim.lr", "must be a number > 0", o.lr)
+    _require(
+        _finite(o.weight_decay) and o.weight_decay >= 0,
+        "optim.weight_decay",
+        "must be a number >= 0",
+        o.weight_decay,
+    )
+    if o.name == "per_neuron_sgd":
+        _require(
+            o.weight_decay == 0,
+            "optim.weight_decay",
+            "must be 0 with optim.name=per_neuron_sgd",
+            o.weight_decay,
+        )
+    _require(
+        len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+        "optim.betas",
+        "must be a list of two numbers in [0, 1)",
+        list(o.betas),
+    )
+    _require(
+        o.momentum is None or 0 <= o.momentum < 1,
+        "optim.momentum",
+        "must be in [0, 1) or null (the optimiser's default)",
+        o.momentum,
+    )
+    _require(
+        o.grad_clip is None or o.grad_clip > 0,
+        "optim.grad_clip",
+        "must be > 0 or null (off)",
+        o.grad_clip,
+    )
+    t = c.train
+    _require(t.epochs >= 1, "train.epochs", "must be an integer >= 1", t.epochs)
+    seeds = list(t.seeds)
+    _require(len(seeds) >= 1, "train.seeds", "must be a non-empty list of integers", seeds)
+    _require(len(set(seeds)) == len(seeds), "train.seeds", "must not repeat a seed", seeds)
+    _require(t.log_points >= 2, "train.log_points", "must be >= 2", t.log_points)
+    _require(t.checkpoints >= 1, "train.checkpoints", "must be >= 1", t.checkpoints)
+    _require(
+        t.batch_size is None or t.batch_size >= 1,
+        "train.batch_size",
+        "must be >= 1 or null (full batch)",
+        t.batch_size,
+    )
+    _require(
+        t.stop_after_grok is None or t.stop_after_grok >= 0,
+        "train.stop_after_grok",
+        "must be >= 0 or null (never stop early)",
+        t.stop_after_grok,
+    )
+    _require(
+        t.threads is None or t.threads >= 1, "train.threads", "must be >= 1 or null", t.threads
+    )
+    s = c.split
+    _require(
+        _finite(s.train_fraction) and 0 < s.train_fraction < 1,
+        "split.train_fraction",
+        "must be in (0, 1)",
+        s.train_fraction,
+    )
+    _require(_finite(s.c) and s.c > 0, "split.c", "must be a number > 0", s.c)
+    _require(_finite(s.offset) and s.offset > 0, "split.offset", "must be a number > 0", s.offset)
+    # the task and the split sizes (parses group and expression)
+    from groupcomp.tasks.arithmetic import make_task, split_counts
+
+    task = make_task(
+        c.group, op=c.task.op, expression=c.task.expression, num_operands=int(c.task.num_operands)
+    )
+    if m.embedding == "onehot" and m.embed_dim is not None and m.embed_dim != task.M:
+        raise ConfigError(
+            f"model.embed_dim: a one-hot embedding has dimension M = {task.M}, got {m.embed_dim} "
+            f"(use model.embedding=learned, or leave model.embed_dim null)"
+        )
+    split_counts(
+        task,
+        s.mode,
+        train_fraction=s.train_fraction,
+        c=s.c,
+        offset=s.offset,
+        correction=s.nonabelian_correction,
+    )
+
+
+register_schema(ArithConfig, ARITH_SHORTHANDS, validate_arith)

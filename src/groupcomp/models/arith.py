@@ -1,0 +1,255 @@
+"""``ArithNet``: the network of the group-arithmetic experiments, batched over an ensemble axis.
+
+The default is the model of P3 (Y. Tian, arXiv 2410.01779; THEORY.md §5.1): fixed one-hot
+embeddings, per-operand input weights, quadratic activation, linear output,
+``o(a, b) = Σ_j w_{cj} (w_{aj}[a] + w_{bj}[b])²``. Options:
+
+* ``embedding="learned"``: a trainable table ``E`` (``(S, M, dim)``, shared by all operands)
+  replaces the one-hot vectors;
+* ``layers > 1``: extra residual hidden layers ``h ← h + σ(h V_l)`` (``V_l``: ``(S, H, H)``);
+* ``ridge=True``: the output layer is not trained by gradient but set in closed form before each
+  step, ``W = argmin ‖Φ W − Y‖_F² + λ ‖W‖_F² = (ΦᵀΦ + λI)⁻¹ ΦᵀY`` on the current hidden features
+  ``Φ`` of the training set (per ensemble member; ``Y`` = centred one-hot targets). This is the
+  "top layer solved at every step" regime analysed by P4 (arXiv 2509.21519, stage I: the top
+  layer fits the current features; the back-propagated signal then shapes the features). The
+  gradient of the lower layers is taken with ``W`` held fixed (no differentiation through the
+  solve).
+
+Conventions (docs/architecture.md, "Models"): every parameter has a leading ensemble axis ``S``;
+``forward(tuples)`` takes ``(B, k)`` (shared) or ``(S, B, k)`` symbol indices and returns
+``(S, B, M)``; ``neuron_params()`` are the ``(S, H, …)`` parameters (input and output weights),
+``other_params()`` the rest (embedding, residual matrices), so
+:func:`groupcomp.optim.make_optimizer` works; Muon orthogonalises every parameter with
+``dim >= 3`` — all matrices here, the learned embedding included (``(S, M, dim)`` → an
+``M × dim`` matrix per member). When ``ridge`` is on the output weights are a buffer, not a
+parameter, so no optimiser touches them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from groupcomp.errors import ConfigError
+from groupcomp.models.activations import get_activation
+from groupcomp.models.base import EnsembleModel, init_normal
+
+__all__ = ["ARITH_ACTIVATIONS", "EMBEDDINGS", "ArithNet", "ridge_solve"]
+
+#: activation names accepted by :class:`ArithNet` (``sqr`` = ``square``, P3's name)
+ARITH_ACTIVATIONS: tuple[str, ...] = (
+    "sqr",
+    "square",
+    "relu",
+    "relu2",
+    "silu",
+    "gelu",
+    "tanh",
+    "linear",
+    "power",
+)
+EMBEDDINGS: tuple[str, ...] = ("onehot", "learned")
+
+
+def ridge_solve(features: Tensor, targets: Tensor, lam: float) -> Tensor:
+    """``W = argmin ‖Φ W − Y‖_F² + λ‖W‖_F²`` for a batch: ``Φ (S, n, H)``, ``Y (S, n, M)`` or
+    ``(n, M)`` → ``(S, H, M)``.
+
+    Uses the ``H × H`` normal equations when ``n >= H`` and the ``n × n`` dual form
+    ``Φᵀ(ΦΦᵀ + λI)⁻¹Y`` otherwise (same solution for ``λ > 0``). ``λ = 0`` gives the
+    minimum-norm least-squares solution (via ``torch.linalg.lstsq`` / pseudo-inverse).
+    """
+    if targets.dim() == 2:
+        targets = targets.unsqueeze(0).expand(features.shape[0], *targets.shape)
+    S, n, H = features.shape
+    if lam <= 0:
+        return torch.linalg.pinv(features) @ targets
+    if n >= H:
+        A = features.mT @ features
+        A = A + lam * torch.eye(H, dtype=A.dtype, device=A.device)
+        L, info = torch.linalg.cholesky_ex(A)
+        if bool((info == 0).all()):
+            return torch.cholesky_solve(features.mT @ targets, L)
+        return torch.linalg.solve(A, features.mT @ targets)
+    K = features @ features.mT
+    K = K + lam * torch.eye(n, dtype=K.dtype, device=K.device)
+    L, info = torch.linalg.cholesky_ex(K)
+    alpha = (
+        torch.cholesky_solve(targets, L)
+        if bool((info == 0).all())
+        else torch.linalg.solve(K, targets)
+    )
+    return features.mT @ alpha
+
+
+class ArithNet(EnsembleModel):
+    r"""``o(a_1..a_k) = W_outᵀ h_L``, ``h_1 = σ(Σ_j U_j E[a_j])``, ``h_{l+1} = h_l + σ(h_l V_l)``.
+
+    Parameters (``S`` = ensemble, ``H`` = hidden, ``k`` = operands, ``D`` = embedding dim):
+
+    * ``W_in``: ``(S, H, k, D)`` — ``W_in[s, i, j]`` is neuron ``i``'s input weight for operand
+      ``j`` (with one-hot embedding ``D = M`` and ``W_in[s, i, j, g]`` is ``w_{·i}[g]`` of P3);
+    * ``W_out``: ``(S, H, M)`` — output vector of neuron ``i`` (a buffer when ``ridge``);
+    * ``embedding``: ``(S, M, D)`` parameter when ``embedding="learned"`` (one-hot: the identity,
+      a buffer);
+    * ``V_1 … V_{L−1}``: ``(S, H, H)`` residual layers when ``layers = L > 1``.
+
+    Initialisation (``s = init_scale``): ``W_in ~ s·N(0,1)/√(k D)``, ``W_out ~ s·N(0,1)/√H``,
+    ``V_l ~ s·N(0,1)/√H``, learned embedding ``~ N(0,1)``. PyTorch's default ``nn.Linear``
+    init (used by P3's code) has the same std for ``s = 1/√3``.
+
+    Args:
+        M: number of symbols (inputs and output classes).
+        num_operands: ``k >= 1``.
+        hidden: ``H``.
+        num_models: ``S``.
+        activation: one of :data:`ARITH_ACTIVATIONS` (``power`` = ``z^k``).
+        embedding: ``"onehot"`` (fixed) or ``"learned"``.
+        embed_dim: ``D`` for a learned embedding (default ``M``); must be ``M`` for one-hot.
+        layers: number of hidden layers ``L >= 1``.
+        ridge: solve the output layer by ridge regression (see :meth:`fit_readout`).
+        init_scale: ``s``.
+        generator: ``torch.Generator`` for the init (default: seeded with 0).
+    """
+
+    def __init__(
+        self,
+        M: int,
+        num_operands: int = 2,
+        hidden: int = 512,
+        num_models: int = 1,
+        *,
+        activation: str = "sqr",
+        embedding: str = "onehot",
+        embed_dim: int | None = None,
+        layers: int = 1,
+        ridge: bool = False,
+        init_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        dt = dtype or torch.get_default_dtype()
+        super().__init__(
+            torch.eye(int(M), dtype=dt), num_operands, hidden, num_models, init_scale, dt, device
+        )
+        act = str(activation).lower()
+        if act not in ARITH_ACTIVATIONS:
+            raise ConfigError(
+                f"model.activation: unknown activation {activation!r}; allowed values: "
+                f"{', '.join(ARITH_ACTIVATIONS)}"
+            )
+        self.activation = get_activation("square" if act == "sqr" else act, power=self.k)
+        if embedding not in EMBEDDINGS:
+            raise ConfigError(
+                f"model.embedding: {embedding!r} is not allowed; allowed values: "
+                f"{', '.join(EMBEDDINGS)}"
+            )
+        if int(layers) != layers or layers < 1:
+            raise ConfigError(f"model.layers: needs an integer >= 1, got {layers!r}")
+        D = self.n if embed_dim is None else int(embed_dim)
+        if embedding == "onehot" and D != self.n:
+            raise ConfigError(
+                f"model.embed_dim: a one-hot embedding has dimension M = {self.n}, got {D} "
+                f"(use model.embedding=learned for another dimension)"
+            )
+        if D < 1:
+            raise ConfigError(f"model.embed_dim: needs an integer >= 1, got {D}")
+        self.embedding_kind = embedding
+        self.embed_dim = D
+        self.layers = int(layers)
+        self.ridge = bool(ridge)
+        gen = torch.Generator().manual_seed(0) if generator is None else generator
+        S, H, k, n, s = self.num_models, self.hidden, self.k, self.n, self.init_scale
+        dt = self.encoding.dtype
+        self.W_in = init_normal((S, H, k, D), s / math.sqrt(k * D), gen, dt, device)
+        w_out = init_normal((S, H, n), s / math.sqrt(H), gen, dt, device)
+        if self.ridge:
+            self.register_buffer("W_out", w_out.detach().clone())
+        else:
+            self.W_out = w_out
+        if embedding == "learned":
+            self.embedding = init_normal((S, n, D), 1.0, gen, dt, device)
+        else:
+            eye = torch.eye(n, dtype=dt, device=self.encoding.device)
+            self.register_buffer("embedding", eye.expand(S, n, n).clone())
+        self.residual = nn.ParameterList(
+            [init_normal((S, H, H), s / math.sqrt(H), gen, dt, device) for _ in range(layers - 1)]
+        )
+        homogeneous = (
+            embedding == "onehot" and self.layers == 1 and self.activation.degree is not None
+        )
+        self.degree = self.activation.degree + 1 if homogeneous else None  # type: ignore[operator]
+
+    # ---------------------------------------------------------------- parameters
+    def neuron_params(self) -> list[nn.Parameter]:
+        """``W_in`` and (unless ``ridge``) ``W_out``: neuron ``i`` of model ``s`` is ``[s, i]``."""
+        return [self.W_in] if self.ridge else [self.W_in, self.W_out]
+
+    def other_params(self) -> list[nn.Parameter]:
+        """Learned embedding and residual matrices."""
+        out = [self.embedding] if self.embedding_kind == "learned" else []
+        return out + list(self.residual)
+
+    def select(self, models):  # pragma: no cover - not needed by the arithmetic runs
+        raise NotImplementedError("ArithNet.select is not implemented")
+
+    # ---------------------------------------------------------------- forward
+    def symbol_weights(self) -> Tensor:
+        """Effective first-layer weights on the symbols, ``u[s, i, j, g] = ⟨W_in[s,i,j], E[s,g]⟩``:
+        ``(S, H, k, M)`` (equal to ``W_in`` for the one-hot embedding). This is the function on
+        the operand set whose Fourier power the training run records."""
+        if self.embedding_kind == "onehot":
+            return self.W_in
+        return torch.einsum("shjd,sgd->shjg", self.W_in, self.embedding)
+
+    def preactivations(self, tuples: Tensor) -> Tensor:
+        """First-layer pre-activations ``Σ_j ⟨U_j, E[a_j]⟩``: ``(S, B, H)``."""
+        seq, per_model = self._check_seq(tuples)
+        table = self.symbol_weights().permute(0, 2, 3, 1)  # (S, k, M, H)
+        return self._lookup_sum(table.contiguous(), seq, per_model)
+
+    def _hidden(self, z: Tensor) -> Tensor:
+        h = self.activation(z)
+        for V in self.residual:
+            h = h + self.activation(h @ V)
+        return h
+
+    def features(self, tuples: Tensor) -> Tensor:
+        """Last hidden layer ``h_L``: ``(S, B, H)``."""
+        return self._hidden(self.preactivations(tuples))
+
+    def forward(self, tuples: Tensor) -> Tensor:
+        """``tuples``: ``(B, k)`` or ``(S, B, k)`` symbols → ``(S, B, M)``."""
+        return self.features(tuples) @ self.W_out
+
+    def forward_dense(self, x: Tensor) -> Tensor:
+        """``x``: ``(B, k, M)`` or ``(S, B, k, M)`` input vectors (one-hot rows reproduce
+        :meth:`forward`) → ``(S, B, M)``."""
+        x = self._check_dense(x)
+        e = torch.einsum("sbjg,sgd->sbjd", x, self.embedding)
+        z = torch.einsum("sbjd,shjd->sbh", e, self.W_in)
+        return self._hidden(z) @ self.W_out
+
+    # ---------------------------------------------------------------- ridge readout
+    @torch.no_grad()
+    def fit_readout(self, tuples: Tensor, targets: Tensor, lam: float) -> Tensor:
+        """Set ``W_out`` to the ridge solution on the current features of ``tuples`` (per model):
+        ``(ΦᵀΦ + λI)⁻¹ΦᵀY``. ``targets``: ``(S, n, M)`` or ``(n, M)``. Returns the new
+        ``W_out``. Only for ``ridge=True`` models."""
+        if not self.ridge:
+            raise ConfigError("model.ridge: fit_readout needs a model built with ridge=True")
+        phi = self.features(tuples)
+        W = ridge_solve(phi, targets.to(phi.dtype), float(lam))
+        self.W_out.copy_(W)
+        return self.W_out
+
+    def extra_repr(self) -> str:
+        return (
+            f"M={self.n}, num_operands={self.k}, hidden={self.hidden}, "
+            f"num_models={self.num_models}, activation={self.activation.name!r}, "
+            f"embedding={self.embedding_kind!r}, embed_dim={self.embed_dim}, "
+            f"layers={self.layers}, ridge={self.ridge}, init_scale={self.init_scale:g}"
+        )
