@@ -87,7 +87,10 @@ def inverse(G: FiniteGroup, coefs: list[Any]) -> Any:
 def _basis_cached(G: FiniteGroup) -> tuple[np.ndarray, np.ndarray]:
     cached = getattr(G, "_fourier_basis", None)
     if cached is None:
-        cached = _build_basis(G)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):  # small SVDs: one thread is fastest
+            cached = _build_basis(G)
         G._fourier_basis = cached  # cache on the (immutable) group object
     return cached
 

@@ -98,6 +98,8 @@ from __future__ import annotations
 
 import math
 import time as _time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +111,6 @@ from groupcomp.errors import ConfigError, ShapeError
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.models.two_layer import TwoLayerNet
 from groupcomp.tasks.sequence import SequenceTask
-from groupcomp.theory.utility import _single_thread
 
 __all__ = ["MAX_SEQUENCES", "AGFResult", "simulate", "step_time"]
 
@@ -326,70 +327,80 @@ class AGFResult:
 
 # --------------------------------------------------------------------------- the problem
 class _Problem:
-    """Exhaustive data set and batched network / utility evaluations (float64 torch)."""
+    """Exhaustive data set and batched network / utility evaluations (numpy float64).
 
-    def __init__(self, task: SequenceTask, dtype: torch.dtype) -> None:
+    Neurons are arrays ``theta: (B, k+1, n)`` with rows ``u_1, …, u_k, w``. Sequences are in
+    lexicographic order (``g_1`` most significant), as :meth:`SequenceTask.exhaustive`.
+    """
+
+    def __init__(self, task: SequenceTask) -> None:
         self.n, self.k = task.n, task.k
         self.N = task.num_sequences
-        self.enc = task.encoding_torch(dtype)  # enc[g] = x_g
-        seq = task.exhaustive()
-        self.Y = task.targets(seq, dtype)  # (N, n), sequences lexicographic (g_1 first)
-        self.dtype = dtype
+        self.enc = np.array(task.encoding, dtype=np.float64)  # enc[g] = x_g
+        self.Y = task.targets(task.exhaustive(), torch.float64).numpy()  # (N, n)
+        self._sum_axes = [
+            tuple(a for a in range(1, self.k + 1) if a != j + 1) for j in range(self.k)
+        ]
 
-    def preact(self, W_in: torch.Tensor) -> torch.Tensor:
-        """``W_in: (B, k, n)`` → ``z: (B,) + (n,)*k`` with ``z[b, g_1..g_k] = Σ_j ⟨u_bj, x_gj⟩``."""
+    def preact(self, W_in: np.ndarray) -> np.ndarray:
+        """``W_in: (B, k, n)`` → ``z: (B,) + (n,)*k``, ``z[b, g_1..g_k] = Σ_j ⟨u_bj, x_gj⟩``.
+
+        Lookup trick: ``a[b, j, g] = ⟨u_bj, x_g⟩`` is one matmul with the encoding.
+        """
         n, k = self.n, self.k
-        a = torch.einsum("bjm,gm->bjg", W_in, self.enc)  # lookup: a[b, j, g] = <u_bj, x_g>
-        z = a[:, 0]
+        a = W_in @ self.enc.T  # (B, k, n)
         B = W_in.shape[0]
+        z = a[:, 0]
         for j in range(1, k):
-            z = z.unsqueeze(-1) + a[:, j].reshape((B,) + (1,) * j + (n,))
+            z = z[..., None] + a[:, j].reshape((B,) + (1,) * j + (n,))
         return z
 
-    def output(self, W_in: torch.Tensor, W_out: torch.Tensor) -> torch.Tensor:
-        """Network output on all sequences, ``(N, n)``."""
-        if W_in.shape[0] == 0:
-            return torch.zeros_like(self.Y)
-        z = self.preact(W_in).reshape(W_in.shape[0], self.N)
-        return (z**self.k).T @ W_out
+    def output(self, theta: np.ndarray) -> np.ndarray:
+        """Network output of the neurons ``theta`` on all sequences, ``(N, n)``."""
+        if theta.shape[0] == 0:
+            return np.zeros_like(self.Y)
+        z = self.preact(theta[:, : self.k]).reshape(theta.shape[0], self.N)
+        return (z**self.k).T @ theta[:, self.k]
 
-    def loss_mse(self, W_in: torch.Tensor, W_out: torch.Tensor) -> torch.Tensor:
-        return (self.Y - self.output(W_in, W_out)).pow(2).mean()
+    def utility_and_grad(self, theta: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``U(θ_b; R) = E_g σ(z_b(g)) ⟨w_b, r(g)⟩`` and ``∇_θ U`` for every neuron ``b``.
 
-    def utility_and_grad(
-        self, theta: torch.Tensor, R: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``U(θ_b; R)`` and ``∇_θ U`` for ``theta: (B, k+1, n)`` (rows ``u_1..u_k, w``).
-
-        ``U = E_g σ(z(g)) ⟨w, r(g)⟩``; ``∂U/∂w = E_g σ(z) r(g)``;
-        ``∂U/∂u_j = Σ_h (E_g [σ'(z) ⟨w, r(g)⟩ 1{g_j = h}]) x_h``.
+        ``∂U/∂w = E_g σ(z) r(g)``; ``∂U/∂u_j = Σ_h (E_g[σ'(z)⟨w, r(g)⟩ 1{g_j = h}]) x_h``.
+        Works for any norm (``U`` is homogeneous of degree ``k + 1``).
         """
-        n, k, N = self.n, self.k, self.N
+        k, N = self.k, self.N
         B = theta.shape[0]
         z = self.preact(theta[:, :k])  # (B, n, …, n)
         b = (theta[:, k] @ R.T).reshape(z.shape)  # <w, r(g)>
         zk1 = z ** (k - 1)
-        sz = zk1 * z
-        U = (sz * b).reshape(B, N).mean(dim=1)
-        grad = torch.empty_like(theta)
-        grad[:, k] = (sz.reshape(B, N) @ R) / N
+        sz = (zk1 * z).reshape(B, N)
+        U = np.einsum("bg,bg->b", sz, b.reshape(B, N)) / N
+        grad = np.empty_like(theta)
+        grad[:, k] = (sz @ R) / N
         t = (k / N) * zk1 * b
-        axes = tuple(range(1, k + 1))
         for j in range(k):
-            tj = t.sum(dim=tuple(a for a in axes if a != j + 1))  # (B, n): sum over g_j = h
-            grad[:, j] = tj @ self.enc
+            grad[:, j] = t.sum(axis=self._sum_axes[j]) @ self.enc
         return U, grad
 
-    def ray_scale(self, theta_bar: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-        """Loss-minimising norm ``s`` on each ray ``s θ̄`` given the residual (``s^κ = Ū/E‖f̄‖²``;
-        0 when ``Ū ≤ 0``)."""
+    def loss_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean-MSE of the network made of ``theta`` and its gradient.
+
+        ``∇_{θ_i} L_MSE = −(2/n) ∇_θ U(θ_i; r)`` with ``r = y − f`` the residual.
+        """
+        R = self.Y - self.output(theta)
+        _, g = self.utility_and_grad(theta, R)
+        return float(np.mean(R**2)), (-2.0 / self.n) * g
+
+    def ray_scale(self, theta_bar: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """Loss-minimising norm ``s`` on each ray ``s θ̄`` given the residual:
+        ``s^κ = Ū/E_g‖f(θ̄)‖²`` (0 when ``Ū ≤ 0``)."""
         k = self.k
-        z = self.preact(theta_bar[:, :k]).reshape(theta_bar.shape[0], self.N)
-        sz = z**k
-        U = (sz * (theta_bar[:, k] @ R.T)).mean(dim=1)
-        F = (sz**2).mean(dim=1) * theta_bar[:, k].pow(2).sum(dim=1)
-        ratio = torch.where(F > 0, U / F.clamp_min(1e-300), torch.zeros_like(U))
-        return ratio.clamp_min(0.0) ** (1.0 / (k + 1))
+        B = theta_bar.shape[0]
+        sz = self.preact(theta_bar[:, :k]).reshape(B, self.N) ** k
+        U = np.einsum("bg,bg->b", sz, theta_bar[:, k] @ R.T) / self.N
+        F = np.mean(sz**2, axis=1) * np.sum(theta_bar[:, k] ** 2, axis=1)
+        ratio = np.where(F > 0, U / np.maximum(F, 1e-300), 0.0)
+        return np.maximum(ratio, 0.0) ** (1.0 / (k + 1))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -411,72 +422,155 @@ def _check_positive(value: float, key: str, *, allow_zero: bool = False) -> floa
 
 
 def _thresholds(s0: np.ndarray, q: float) -> np.ndarray:
+    """``c_i``: the accumulated utility at which a neuron of initial norm ``s0`` reaches norm 1."""
     if q == 0:
         return np.log(1.0 / s0)
     return (s0 ** (-q) - 1.0) / q
 
 
-def _norm_from_S(s0: torch.Tensor, S: torch.Tensor, q: float) -> torch.Tensor:
+def _norm_from_S(s0: np.ndarray, S: np.ndarray, q: float) -> np.ndarray:
+    """Norm of a dormant neuron with initial norm ``s0`` and accumulated utility ``S``."""
     if q == 0:
-        return s0 * torch.exp(S)
-    base = (s0 ** (-q) - q * S).clamp_min(1e-300)
-    return base ** (-1.0 / q)
+        return s0 * np.exp(S)
+    return np.maximum(s0 ** (-q) - q * S, 1e-300) ** (-1.0 / q)
 
 
 def _dominant_irreps(G: FiniteGroup, theta: np.ndarray) -> list[str]:
-    """Dominant irrep label of each neuron ``theta: (B, k+1, n)`` (summed power of all rows)."""
+    """Dominant irrep label of each neuron ``theta: (B, k+1, n)`` (power summed over rows)."""
     labels = [r.label for r in G.irreps()]
     p = np.asarray(fourier.power(G, theta), dtype=np.float64).sum(axis=1)  # (B, num_irreps)
     return [labels[int(i)] for i in np.argmax(p, axis=1)]
 
 
+@contextmanager
+def _single_blas_thread() -> Iterator[None]:
+    """Run BLAS on one thread: the matrices here are tiny, and on a busy machine multi-threaded
+    BLAS made L-BFGS ~25× slower (thread hand-offs)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+class _SlowProgress(Exception):
+    pass
+
+
 def _minimize_cost(
     prob: _Problem,
-    W_in: torch.Tensor,
-    W_out: torch.Tensor,
+    theta: np.ndarray,
     method: str,
     steps: int,
     lr: float,
     tol: float,
     L0: float,
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Minimise the mean-MSE over the active neurons (full batch). Returns new params, loss."""
-    p_in = W_in.detach().clone().requires_grad_(True)
-    p_out = W_out.detach().clone().requires_grad_(True)
-    scale = 1.0 / L0  # minimise L/L0: tolerances are relative to the initial loss
+) -> tuple[np.ndarray, float, int]:
+    """Minimise the mean-MSE over the active neurons ``theta: (A, k+1, n)`` (full batch).
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = prob.loss_mse(p_in, p_out) * scale
-        loss.backward()
-        return loss
+    Stops after ``steps`` iterations, or when the loss decreased by less than ``tol·L0`` over the
+    last ``_WINDOW`` iterations (or, for L-BFGS, at its own convergence tests). Returns the new
+    parameters, the loss and the number of iterations.
+    """
+    shape = theta.shape
+    hist: list[float] = []
+
+    def check(loss: float) -> None:
+        hist.append(loss)
+        if len(hist) > _WINDOW and hist[-_WINDOW - 1] - loss <= tol * L0:
+            raise _SlowProgress
 
     if method == "lbfgs":
-        opt = torch.optim.LBFGS(
-            [p_in, p_out],
-            lr=1.0,
-            max_iter=steps,
-            max_eval=2 * steps,
-            tolerance_grad=tol,
-            tolerance_change=tol * 1e-4,
-            history_size=50,
-            line_search_fn="strong_wolfe",
+        from scipy.optimize import minimize
+
+        best = {"x": theta.ravel().copy(), "f": math.inf}
+
+        def fg(v: np.ndarray) -> tuple[float, np.ndarray]:
+            loss, g = prob.loss_and_grad(v.reshape(shape))
+            if loss < best["f"]:
+                best["x"], best["f"] = v.copy(), loss
+            return loss / L0, g.ravel() / L0
+
+        def callback(intermediate_result: Any) -> None:
+            try:
+                check(float(intermediate_result.fun) * L0)
+            except _SlowProgress:
+                raise StopIteration from None
+
+        minimize(
+            fg,
+            theta.ravel().copy(),
+            jac=True,
+            method="L-BFGS-B",
+            callback=callback,
+            options={"maxiter": steps, "maxcor": 30, "ftol": 1e-15, "gtol": 1e-13},
         )
-        opt.step(closure)
-    else:
+        x = best["x"].reshape(shape)
+        return x, prob.loss_and_grad(x)[0], len(hist)
+
+    th = theta.copy()
+    m = np.zeros_like(th)
+    v = np.zeros_like(th)
+    b1, b2, eps = 0.9, 0.999, 1e-12
+    for it in range(1, steps + 1):
+        loss, g = prob.loss_and_grad(th)
+        try:
+            check(loss)
+        except _SlowProgress:
+            break
+        g = g / L0  # minimise L/L0 (scale-free learning rates)
         if method == "adam":
-            opt = torch.optim.Adam([p_in, p_out], lr=lr)
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            th = th - lr * (m / (1 - b1**it)) / (np.sqrt(v / (1 - b2**it)) + eps)
         else:
-            opt = torch.optim.SGD([p_in, p_out], lr=lr)
-        prev = math.inf
-        for _ in range(steps):
-            loss = float(opt.step(closure))
-            if abs(prev - loss) <= tol * max(loss, 1e-30) and loss <= prev:
-                break
-            prev = loss
-    with torch.no_grad():
-        final = float(prob.loss_mse(p_in, p_out))
-    return p_in.detach(), p_out.detach(), final
+            th = th - lr * g
+    return th, prob.loss_and_grad(th)[0], len(hist)
+
+
+#: Window (iterations) of the slow-progress test of the cost minimisation.
+_WINDOW = 50
+
+
+def _initial_neurons(
+    task: SequenceTask,
+    hidden: int,
+    init_scale: float,
+    seed: int,
+    init_params: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """``θ(0)``, ``(H, k+1, n)``: drawn by :class:`TwoLayerNet` (float64) or ``init_params``."""
+    k, n = task.k, task.n
+    if init_params is None:
+        if isinstance(hidden, bool) or not isinstance(hidden, int | np.integer) or hidden < 1:
+            raise ConfigError(f"hidden: needs an integer >= 1, got {hidden!r}")
+        net = TwoLayerNet(
+            torch.tensor(task.encoding, dtype=torch.float64),
+            k,
+            int(hidden),
+            1,
+            init_scale,
+            generator=torch.Generator().manual_seed(int(seed)),
+            dtype=torch.float64,
+        )
+        W_in = net.W_in.detach().numpy()[0]
+        W_out = net.W_out.detach().numpy()[0]
+    else:
+        W_in = np.asarray(init_params[0], dtype=np.float64)
+        W_out = np.asarray(init_params[1], dtype=np.float64)
+        if W_in.ndim == 4 and W_in.shape[0] == 1:
+            W_in = W_in[0]
+        if W_out.ndim == 3 and W_out.shape[0] == 1:
+            W_out = W_out[0]
+        H = W_in.shape[0] if W_in.ndim == 3 else -1
+        if H < 1 or W_in.shape != (H, k, n) or W_out.shape != (H, n):
+            raise ShapeError(
+                f"init_params: expected W_in (H, {k}, {n}) and W_out (H, {n}), "
+                f"got {W_in.shape} and {W_out.shape}"
+            )
+    return np.concatenate([W_in, W_out[:, None, :]], axis=1).astype(np.float64)
 
 
 # --------------------------------------------------------------------------- main entry
@@ -503,7 +597,6 @@ def simulate(
     max_time: float | None = None,
     max_integration_steps: int = 1_000_000,
     init_params: tuple[np.ndarray, np.ndarray] | None = None,
-    dtype: torch.dtype = torch.float64,
 ) -> AGFResult:
     """Simulate AGF (THEORY.md §4.2; P2 = Kunin et al., arXiv 2506.06489) for the two-layer
     ``z^k`` network on the exhaustive ``k``-fold composition task of ``G`` with ``template``.
@@ -542,7 +635,6 @@ def simulate(
         max_integration_steps: safety limit on the number of dormant-phase integration steps.
         init_params: optional initial ``(W_in (H, k, n), W_out (H, n))`` (or with a leading
             ensemble axis of size 1) instead of drawing them; ``hidden`` is then ignored.
-        dtype: torch dtype of the computation (float64 recommended).
 
     Returns:
         :class:`AGFResult`.
@@ -552,6 +644,34 @@ def simulate(
             initialisation that is not small (``‖θ_i(0)‖ >= 1``).
         ShapeError: template or ``init_params`` of the wrong shape.
     """
+    with _single_blas_thread():
+        return _simulate(**locals())
+
+
+def _simulate(
+    G: FiniteGroup,
+    template: np.ndarray,
+    k: int,
+    *,
+    hidden: int,
+    init_scale: float,
+    seed: int,
+    lr: float,
+    optimizer: str,
+    momentum: float,
+    utilmax_lr: float | None,
+    utilmax_tol: float,
+    costmin: str,
+    costmin_steps: int,
+    costmin_lr: float,
+    costmin_tol: float,
+    collapse_frac: float,
+    loss_rtol: float,
+    max_rounds: int | None,
+    max_time: float | None,
+    max_integration_steps: int,
+    init_params: tuple[np.ndarray, np.ndarray] | None,
+) -> AGFResult:
     wall0 = _time.perf_counter()
     optimizer = _check_choice(optimizer, OPTIMIZERS, "optimizer")
     costmin = _check_choice(costmin, COSTMIN, "costmin")
@@ -592,55 +712,27 @@ def simulate(
     dt_step = step_time(n, lr, momentum)
 
     # ---------------------------------------------------------------- initialisation
-    if init_params is None:
-        hidden = int(hidden)
-        if hidden < 1:
-            raise ConfigError(f"hidden: needs an integer >= 1, got {hidden!r}")
-        net = TwoLayerNet(
-            torch.as_tensor(task.encoding, dtype=dtype),
-            k,
-            hidden,
-            1,
-            init_scale,
-            generator=torch.Generator().manual_seed(int(seed)),
-            dtype=dtype,
-        )
-        W_in0 = net.W_in.detach()[0].clone()
-        W_out0 = net.W_out.detach()[0].clone()
-    else:
-        W_in0 = torch.as_tensor(np.asarray(init_params[0]), dtype=dtype)
-        W_out0 = torch.as_tensor(np.asarray(init_params[1]), dtype=dtype)
-        if W_in0.dim() == 4 and W_in0.shape[0] == 1:
-            W_in0 = W_in0[0]
-        if W_out0.dim() == 3 and W_out0.shape[0] == 1:
-            W_out0 = W_out0[0]
-        hidden = int(W_in0.shape[0])
-        if W_in0.shape != (hidden, k, n) or W_out0.shape != (hidden, n):
-            raise ShapeError(
-                f"init_params: expected W_in ({hidden}, {k}, {n}) and W_out ({hidden}, {n}), "
-                f"got {tuple(W_in0.shape)} and {tuple(W_out0.shape)}"
-            )
-    theta0 = torch.cat([W_in0, W_out0.unsqueeze(1)], dim=1)  # (H, k+1, n)
-    s0 = theta0.flatten(1).norm(dim=1)
-    if bool((s0 <= 0).any()) or bool((s0 >= 1).any()):
+    theta0 = _initial_neurons(task, hidden, init_scale, seed, init_params)  # (H, k+1, n)
+    hidden = theta0.shape[0]
+    s0 = np.linalg.norm(theta0.reshape(hidden, -1), axis=1)
+    if np.any(s0 <= 0) or np.any(s0 >= 1):
         raise ConfigError(
             f"init_scale: AGF is a small-initialisation theory and needs 0 < ‖θ_i(0)‖ < 1 for "
-            f"every neuron; got norms in [{float(s0.min()):.3g}, {float(s0.max()):.3g}]"
+            f"every neuron; got norms in [{s0.min():.3g}, {s0.max():.3g}]"
         )
-    thresholds = torch.as_tensor(_thresholds(s0.numpy().astype(np.float64), q), dtype=dtype)
+    thresholds = _thresholds(s0, q)
 
-    prob = _Problem(task, dtype)
-    L0 = float(prob.Y.pow(2).mean())
-    irrep_labels = [r.label for r in G.irreps()]
+    prob = _Problem(task)
+    L0 = float(np.mean(prob.Y**2))
+    if L0 == 0.0:
+        raise ConfigError("template: is identically zero; there is nothing to learn")
 
-    # state
-    theta_bar = theta0 / s0[:, None, None]  # directions (dormant neurons)
-    S = torch.zeros(hidden, dtype=dtype)  # accumulated utilities
-    active = torch.zeros(hidden, dtype=torch.bool)
-    act_W_in = torch.zeros((hidden, k, n), dtype=dtype)  # parameters of active neurons
-    act_W_out = torch.zeros((hidden, n), dtype=dtype)
-    act_norm0 = torch.zeros(hidden, dtype=dtype)  # norm when joining the active set
-    R = prob.Y.clone()  # residual
+    theta_bar = theta0 / s0[:, None, None]  # directions (meaningful for dormant neurons)
+    S = np.zeros(hidden)  # accumulated utilities
+    active = np.zeros(hidden, dtype=bool)
+    theta_act = np.zeros_like(theta0)  # parameters of the active neurons
+    act_norm0 = np.zeros(hidden)  # norm when joining the active set
+    R = prob.Y.copy()  # residual
     loss = L0
 
     jump_times: list[float] = []
@@ -650,141 +742,123 @@ def simulate(
     deactivations: list[tuple[int, int]] = []
     t = 0.0
     n_int = 0
+    dt_prev = 0.0
     stop_reason = "max_time"
     fixed_speed = None if utilmax_lr is None else utilmax_lr / dt_step
 
-    with _single_thread():
+    while True:
+        if loss <= loss_rtol * L0:
+            stop_reason = "converged"
+            break
+        if max_rounds is not None and len(jump_times) >= int(max_rounds):
+            stop_reason = "max_rounds"
+            break
+        dormant = np.flatnonzero(~active)
+        if dormant.size == 0:
+            stop_reason = "all_active"
+            break
+
+        # ---------------------------------------------------- utility maximisation
+        fired: list[int] = []
+        th = theta_bar[dormant]
+        s0_d = s0[dormant]
+        c_d = thresholds[dormant]
+        S_d = S[dormant]
         while True:
-            if loss <= loss_rtol * L0:
-                stop_reason = "converged"
+            if n_int >= max_integration_steps:
+                stop_reason = "max_integration_steps"
                 break
-            if max_rounds is not None and len(jump_times) >= int(max_rounds):
-                stop_reason = "max_rounds"
+            if max_time is not None and t >= max_time:
+                stop_reason = "max_time"
                 break
-            dormant = torch.nonzero(~active).flatten()
-            if dormant.numel() == 0:
-                stop_reason = "all_active"
+            U, g = prob.utility_and_grad(th, R)
+            radial = np.einsum("bjm,bjm->b", g, th)
+            gt = g - radial[:, None, None] * th  # tangential gradient P⊥∇U(θ̄)
+            gnorm = np.linalg.norm(gt.reshape(len(th), -1), axis=1)
+            if fixed_speed is not None:
+                speed = np.full(len(th), fixed_speed)
+            elif q:
+                speed = _norm_from_S(s0_d, S_d, q) ** q
+            else:
+                speed = np.ones(len(th))
+            rate_S = kappa * U
+            with np.errstate(divide="ignore"):
+                cross = np.where(rate_S > 0, (c_d - S_d) / np.where(rate_S > 0, rate_S, 1), np.inf)
+            t_cross = float(cross.min())
+            turn = float(np.max(speed * gnorm))
+            u_abs = float(np.max(np.abs(U)))
+            dt = math.inf
+            if turn > 0:
+                dt = utilmax_tol / turn  # no direction turns by more than utilmax_tol
+            if u_abs > 0:  # explicit Euler on the sphere: Hessian of U is ≲ κ(κ−1) max|U|
+                dt = min(dt, 0.5 / (float(speed.max()) * kappa * (kappa - 1) * u_abs))
+            if q and fixed_speed is None:  # the speed s^q changes by ≤ utilmax_tol (relative)
+                dspeed = float(np.max(np.abs(rate_S) * q * speed))
+                if dspeed > 0:
+                    dt = min(dt, utilmax_tol / dspeed)
+            if dt_prev > 0:
+                dt = min(dt, 2.0 * dt_prev)  # grow the step at most ×2 per step
+            if not math.isfinite(t_cross) and turn <= 1e-13 * max(u_abs, 1e-300):
+                stop_reason = "stalled"  # nothing moves and nothing will ever activate
                 break
-
-            # ------------------------------------------------ utility maximisation
-            fired: list[int] = []
-            while True:
-                if n_int >= max_integration_steps:
-                    stop_reason = "max_time"
-                    break
-                if max_time is not None and t >= max_time:
-                    stop_reason = "max_time"
-                    break
-                th = theta_bar[dormant]
-                U, g = prob.utility_and_grad(th, R)
-                radial = (g * th).flatten(1).sum(dim=1)
-                gt = g - radial[:, None, None] * th  # tangential gradient
-                gnorm = gt.flatten(1).norm(dim=1)
-                Sd = S[dormant]
-                if fixed_speed is None:
-                    speed = _norm_from_S(s0[dormant], Sd, q) ** q if q else torch.ones_like(U)
-                else:
-                    speed = torch.full_like(U, fixed_speed)
-                rate_S = kappa * U
-                # time to each threshold crossing (exact if U stays constant)
-                gap = thresholds[dormant] - Sd
-                cross = torch.where(
-                    rate_S > 0, gap / rate_S.clamp_min(1e-300), torch.full_like(U, math.inf)
-                )
-                t_cross = float(cross.min())
-                turn = float((speed * gnorm).max())
-                dt = math.inf
-                if turn > 0:
-                    dt = utilmax_tol / turn
-                u_abs = float(U.abs().max())
-                if u_abs > 0:  # explicit-Euler stability on the sphere (Hessian ≲ κ(κ−1)|U|)
-                    dt = min(dt, 0.5 / (float(speed.max()) * kappa * (kappa - 1) * u_abs))
-                if q and fixed_speed is None:  # speed s^q must not change much within a step
-                    dspeed = float((rate_S.abs() * q * speed).max())
-                    if dspeed > 0:
-                        dt = min(dt, utilmax_tol / dspeed)
-                if not math.isfinite(t_cross) and (turn <= 1e-12 * max(u_abs, 1e-300) or turn == 0):
-                    stop_reason = "stalled"  # nothing moves and nothing will ever activate
-                    break
-                hit = t_cross <= dt
-                if hit:
-                    dt = t_cross
-                if max_time is not None and t + dt > max_time:
-                    dt = max_time - t
-                    hit = False
-                if not math.isfinite(dt):
-                    stop_reason = "stalled"
-                    break
-                # Euler step
-                S[dormant] = Sd + dt * rate_S
-                new = th + (dt * speed)[:, None, None] * gt
-                theta_bar[dormant] = new / new.flatten(1).norm(dim=1)[:, None, None]
-                t += dt
-                n_int += 1
-                if hit:
-                    tol_c = 1e-9 * max(t_cross, 1e-300)
-                    fired = [int(dormant[i]) for i in torch.nonzero(cross <= t_cross + tol_c)]
-                    break
-            if not fired:
+            hit = t_cross <= dt
+            if hit:
+                dt = t_cross
+            if max_time is not None and t + dt >= max_time:
+                dt, hit = max_time - t, False
+            if not math.isfinite(dt):
+                stop_reason = "stalled"
                 break
+            S_d = S_d + dt * rate_S
+            new = th + (dt * speed)[:, None, None] * gt
+            th = new / np.linalg.norm(new.reshape(len(new), -1), axis=1)[:, None, None]
+            t += dt
+            n_int += 1
+            if dt > 0:
+                dt_prev = dt
+            if hit:
+                fired = [int(dormant[i]) for i in np.flatnonzero(cross <= t_cross * (1 + 1e-9))]
+                break
+        theta_bar[dormant] = th
+        S[dormant] = S_d
+        if not fired:
+            break
 
-            # ------------------------------------------------ activation
-            idx = torch.as_tensor(fired)
-            learned_now = _dominant_irreps(G, theta_bar[idx].numpy())
-            labels: list[str] = []
-            for lab in learned_now:
-                if lab not in labels:
-                    labels.append(lab)
-            scale = prob.ray_scale(theta_bar[idx], R)
-            scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-            new_theta = theta_bar[idx] * scale[:, None, None]
-            act_W_in[idx] = new_theta[:, :k]
-            act_W_out[idx] = new_theta[:, k]
-            act_norm0[idx] = scale
-            active[idx] = True
+        # ---------------------------------------------------- activation
+        idx = np.asarray(fired)
+        labels: list[str] = []
+        for lab in _dominant_irreps(G, theta_bar[idx]):
+            if lab not in labels:
+                labels.append(lab)
+        scale = prob.ray_scale(theta_bar[idx], R)
+        scale = np.where(scale > 0, scale, 1.0)
+        theta_act[idx] = theta_bar[idx] * scale[:, None, None]
+        act_norm0[idx] = scale
+        active[idx] = True
 
-            # ------------------------------------------------ cost minimisation
-            aidx = torch.nonzero(active).flatten()
-            p_in, p_out, loss = _minimize_cost(
-                prob,
-                act_W_in[aidx],
-                act_W_out[aidx],
-                costmin,
-                int(costmin_steps),
-                costmin_lr,
-                costmin_tol,
-                L0,
-            )
-            act_W_in[aidx] = p_in
-            act_W_out[aidx] = p_out
-            norms = torch.cat([p_in.flatten(1), p_out], dim=1).norm(dim=1)
-            collapsed = norms < collapse_frac * act_norm0[aidx]
-            jump_index = len(jump_times)
-            for i_local in torch.nonzero(collapsed).flatten().tolist():
-                i = int(aidx[i_local])
-                active[i] = False
-                th_i = torch.cat([act_W_in[i], act_W_out[i].unsqueeze(0)], dim=0)
-                nrm = float(th_i.norm())
-                theta_bar[i] = th_i / nrm if nrm > 0 else theta0[i] / s0[i]
-                S[i] = 0.0
-                act_W_in[i] = 0.0
-                act_W_out[i] = 0.0
-                deactivations.append((jump_index, i))
-            with torch.no_grad():
-                aidx = torch.nonzero(active).flatten()
-                f_A = prob.output(act_W_in[aidx], act_W_out[aidx])
-                R = prob.Y - f_A
-                loss = float(R.pow(2).mean())
-            jump_times.append(t)
-            jump_neurons.append(fired)
-            learned.append(labels)
-            levels.append(loss)
+        # ---------------------------------------------------- cost minimisation
+        aidx = np.flatnonzero(active)
+        theta_act[aidx], loss, _ = _minimize_cost(
+            prob, theta_act[aidx], costmin, int(costmin_steps), costmin_lr, costmin_tol, L0
+        )
+        norms = np.linalg.norm(theta_act[aidx].reshape(len(aidx), -1), axis=1)
+        jump_index = len(jump_times)
+        for i in aidx[norms < collapse_frac * act_norm0[aidx]]:
+            nrm = float(np.linalg.norm(theta_act[i]))
+            theta_bar[i] = theta_act[i] / nrm if nrm > 0 else theta0[i] / s0[i]
+            theta_act[i] = 0.0
+            S[i] = 0.0
+            active[i] = False
+            deactivations.append((jump_index, int(i)))
+        R = prob.Y - prob.output(theta_act[active])
+        loss = float(np.mean(R**2))
+        jump_times.append(t)
+        jump_neurons.append(fired)
+        learned.append(labels)
+        levels.append(loss)
 
-    # final parameters: dormant neurons at their current norm
-    with torch.no_grad():
-        s_now = _norm_from_S(s0, S, q)
-        W_in = torch.where(active[:, None, None], act_W_in, theta_bar[:, :k] * s_now[:, None, None])
-        W_out = torch.where(active[:, None], act_W_out, theta_bar[:, k] * s_now[:, None])
+    s_now = _norm_from_S(s0, S, q)
+    final = np.where(active[:, None, None], theta_act, theta_bar * s_now[:, None, None])
     return AGFResult(
         group=G.name,
         n=n,
@@ -794,19 +868,19 @@ def simulate(
         lr=lr,
         momentum=momentum,
         step_time=dt_step,
-        init_norms=s0.numpy().astype(np.float64),
-        thresholds=thresholds.numpy().astype(np.float64),
+        init_norms=s0,
+        thresholds=thresholds,
         jump_times=jump_times,
         jump_steps=[tj / dt_step for tj in jump_times],
         jump_neurons=jump_neurons,
         learned_irreps=learned,
         levels_mse=levels,
         deactivations=deactivations,
-        irrep_labels=irrep_labels,
+        irrep_labels=[r.label for r in G.irreps()],
         final_time=t,
         stop_reason=stop_reason,
-        active=torch.nonzero(active).flatten().tolist(),
-        params=(W_in.numpy().copy(), W_out.numpy().copy()),
+        active=[int(i) for i in np.flatnonzero(active)],
+        params=(final[:, :k].copy(), final[:, k].copy()),
         integration_steps=n_int,
         wall_time=_time.perf_counter() - wall0,
     )

@@ -1,0 +1,170 @@
+"""groupcomp benchmarks: ``python -m benchmarks [--quick] [--only NAME ...] [--threads N]``.
+
+Times, in one run on this machine: every preset's full training (steps/s, wall time, peak
+memory, achieved GFLOP/s as a fraction of the machine's float32 matmul rate measured here too),
+64 batched seeds vs 64 sequential runs of ``d3``, the online mode at k = 6 on A5, the theory
+functions and ``G.irreps()`` for groups of order 24, 60 and 128. Each training case runs in its
+own subprocess (clean peak-memory reading, its own thread setting). Prints a table and writes
+``benchmarks/results/<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PRESETS = ["d3", "d5", "c10", "c4x4", "octahedral", "a5"]
+#: reference implementation (group-agf) wall times on a 2-core CPU with one thread (issue 6)
+REFERENCE_S = {"d3": 4.0, "c10": 22.0, "octahedral": 29.0, "c4x4": 101.0, "a5": 200.0}
+
+
+def _case(spec: dict) -> dict:
+    """Run one case in a subprocess and return its JSON result."""
+    env = dict(os.environ)
+    threads = spec.get("threads")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cases", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"name": spec["name"], "error": out.stderr.strip().splitlines()[-1:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _fmt(v: object, nd: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}"
+    return str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="fewer steps (smoke run, not for reports)")
+    p.add_argument("--only", nargs="*", help="case names to run (default: all)")
+    p.add_argument("--threads", type=int, default=None, help="threads for training (default: auto)")
+    p.add_argument("--out", default=str(HERE / "results"), help="results folder")
+    args = p.parse_args(argv)
+    quick = args.quick
+    cases: list[dict] = [{"name": "matmul", "kind": "matmul", "threads": t} for t in (1, 0)]
+    for name in PRESETS:
+        cases.append(
+            {
+                "name": f"train:{name}",
+                "kind": "train",
+                "preset": name,
+                "threads": args.threads,
+                "steps_scale": 0.1 if quick else 1.0,
+            }
+        )
+    cases.append(
+        {
+            "name": "train:d3 1 vs all threads",
+            "kind": "train",
+            "preset": "d3",
+            "threads": 2,
+            "steps_scale": 0.1 if quick else 0.25,
+        }
+    )
+    cases.append(
+        {
+            "name": "seeds:d3 64 batched",
+            "kind": "seeds",
+            "preset": "d3",
+            "seeds": 64,
+            "batched": True,
+            "steps": 500 if quick else 2000,
+        }
+    )
+    cases.append(
+        {
+            "name": "seeds:d3 64 sequential",
+            "kind": "seeds",
+            "preset": "d3",
+            "seeds": 64,
+            "batched": False,
+            "steps": 500 if quick else 2000,
+        }
+    )
+    cases.append({"name": "online:A5 k=6", "kind": "online", "steps": 20 if quick else 100})
+    cases.append({"name": "theory", "kind": "theory"})
+    cases.append({"name": "irreps", "kind": "irreps"})
+    if args.only:
+        cases = [c for c in cases if any(o in c["name"] for o in args.only)]
+    results = []
+    t0 = time.perf_counter()
+    for c in cases:
+        print(f"... {c['name']}", file=sys.stderr, flush=True)
+        results.append(_case(c))
+    rate = {r.get("threads"): r.get("gflops") for r in results if r.get("name") == "matmul"}
+    peak = max((v for v in rate.values() if v), default=None)
+    for r in results:
+        if "gflops" in r and r.get("name") != "matmul" and peak:
+            r["fraction_of_matmul_peak"] = r["gflops"] / peak
+        ref = REFERENCE_S.get(r.get("preset", ""))
+        if (
+            ref
+            and r.get("wall_s")
+            and r.get("name", "").startswith("train:")
+            and "vs" not in r["name"]
+        ):
+            r["speedup_vs_reference"] = ref / r["wall_s"]
+    # table
+    cols = [
+        "name",
+        "threads",
+        "steps",
+        "wall_s",
+        "steps_per_s",
+        "gflops",
+        "fraction_of_matmul_peak",
+        "peak_rss_mb",
+        "speedup_vs_reference",
+        "note",
+    ]
+    print()
+    print(" | ".join(cols))
+    print(" | ".join("---" for _ in cols))
+    for r in results:
+        print(" | ".join(_fmt(r.get(c)) for c in cols))
+    for r in results:
+        for k, v in r.get("timings", {}).items():
+            print(f"{r['name']}: {k}: {_fmt(v)} s")
+        if r.get("error"):
+            print(f"{r['name']}: ERROR {r['error']}")
+    doc = {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "quick": quick,
+        "total_s": time.perf_counter() - t0,
+        "results": results,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{dt.date.today().isoformat()}{'-quick' if quick else ''}.json"
+    path.write_text(json.dumps(doc, indent=2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""One benchmark case, run in its own process: ``python -m benchmarks.cases '<json spec>'``.
+
+Prints one JSON line with the measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+
+def two_layer_flops(S: int, B: int, k: int, H: int, n: int) -> float:
+    """Floating-point operations of one training step of ``TwoLayerNet`` (fused gradients):
+    forward lookup table ``2·S·k·H·n²`` + read-out ``2·S·B·H·n``; backward read-out gradient and
+    hidden gradient ``4·S·B·H·n`` + input-weight gradient ``2·S·k·H·n²``; element-wise terms
+    (``S·B·H·(k+4)``) included."""
+    return 6.0 * S * B * H * n + 4.0 * S * k * H * n * n + S * B * H * (k + 4)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _set_threads(threads: int | None) -> int:
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
+
+
+def case_matmul(spec: dict) -> dict:
+    import torch
+
+    t = _set_threads(spec.get("threads") or None)
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 2.0:
+        a @ b
+        reps += 1
+    wall = time.perf_counter() - t0
+    return {
+        "name": "matmul",
+        "threads": t,
+        "gflops": 2 * n**3 * reps / wall / 1e9,
+        "note": "float32 1024x1024 matmul",
+    }
+
+
+def case_train(spec: dict) -> dict:
+    from groupcomp.config import load_config
+    from groupcomp.training import build, fit
+
+    cfg = load_config(spec["preset"], ["train.progress=false"])
+    steps = max(10, int(round(cfg.train.steps * spec.get("steps_scale", 1.0))))
+    b = build(cfg)
+    from groupcomp.training.run import _threads
+
+    threads = spec.get("threads") or _threads(cfg, b.model, b.task)
+    t = _set_threads(threads)
+    B = b.data.next().shape[-2]
+    flops = two_layer_flops(b.model.num_models, B, b.task.k, b.model.hidden, b.task.n)
+    t0 = time.perf_counter()
+    fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+    wall = time.perf_counter() - t0
+    return {
+        "name": spec["name"],
+        "preset": spec["preset"],
+        "threads": t,
+        "steps": steps,
+        "wall_s": wall * cfg.train.steps / steps,
+        "steps_per_s": steps / wall,
+        "gflops": flops * steps / wall / 1e9,
+        "peak_rss_mb": _peak_mb(),
+        "note": "full preset" if steps == cfg.train.steps else f"{steps} steps, wall scaled",
+    }
+
+
+def case_seeds(spec: dict) -> dict:
+    from groupcomp.config import load_config
+    from groupcomp.training import build, fit
+
+    _set_threads(1)
+    S, steps = int(spec["seeds"]), int(spec["steps"])
+    if spec["batched"]:
+        cfg = load_config(spec["preset"], [f"train.seeds=[{','.join(map(str, range(S)))}]"])
+        b = build(cfg)
+        t0 = time.perf_counter()
+        fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+        wall = time.perf_counter() - t0
+        runs = 1
+    else:
+        # time 8 sequential single-seed runs and scale to S (stated in the note)
+        runs = 8
+        wall = 0.0
+        for s in range(runs):
+            b = build(load_config(spec["preset"], [f"train.seeds=[{s}]"]))
+            t0 = time.perf_counter()
+            fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+            wall += time.perf_counter() - t0
+        wall *= S / runs
+    return {
+        "name": spec["name"],
+        "threads": 1,
+        "steps": steps,
+        "wall_s": wall,
+        "seed_steps_per_s": S * steps / wall,
+        "peak_rss_mb": _peak_mb(),
+        "note": "batched" if spec["batched"] else f"{runs} runs timed, scaled to {S}",
+    }
+
+
+def case_online(spec: dict) -> dict:
+    from groupcomp.config import load_config
+    from groupcomp.training import build, fit
+
+    cfg = load_config(
+        None,
+        [
+            "group=A5",
+            "template.kind=gaussian",
+            "task.k=6",
+            "task.data=online",
+            "task.batch_size=1024",
+            "model.hidden=256",
+            "optim=adam",
+            "optim.lr=1e-3",
+        ],
+    )
+    b = build(cfg)
+    t = _set_threads(None)
+    steps = int(spec["steps"])
+    t0 = time.perf_counter()
+    fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+    wall = time.perf_counter() - t0
+    flops = two_layer_flops(1, 1024, 6, 256, 60)
+    return {
+        "name": spec["name"],
+        "threads": t,
+        "steps": steps,
+        "wall_s": wall,
+        "steps_per_s": steps / wall,
+        "gflops": flops * steps / wall / 1e9,
+        "peak_rss_mb": _peak_mb(),
+        "note": "60^6 = 4.7e10 sequences, never materialised",
+    }
+
+
+def case_theory(spec: dict) -> dict:
+    import numpy as np
+
+    from groupcomp.groups import parse
+    from groupcomp.templates import fourier_template
+    from groupcomp.theory import predict_staircase
+
+    _set_threads(1)
+    timings = {}
+    G = parse("A5")
+    x = fourier_template(G, [0, 1300, 2000, 0, 0])
+    predict_staircase(G, x, 2)  # irreps cached, as in a training run
+    t0 = time.perf_counter()
+    for _ in range(20):
+        predict_staircase(G, x, 2)
+    timings["predict_staircase A5"] = (time.perf_counter() - t0) / 20
+    try:
+        from groupcomp.theory.agf import simulate
+
+        D3 = parse("D3")
+        t0 = time.perf_counter()
+        simulate(D3, fourier_template(D3, [0, 30, 3000]), 2)
+        timings["AGF simulate D3 (0,30,3000)"] = time.perf_counter() - t0
+    except Exception as exc:  # the simulator may not exist in older checkouts
+        timings["AGF simulate"] = float("nan")
+        print(f"AGF: {exc}", file=sys.stderr)
+    del np
+    return {"name": "theory", "timings": timings, "peak_rss_mb": _peak_mb()}
+
+
+def case_irreps(spec: dict) -> dict:
+    from groupcomp.groups import FiniteGroup, dihedral, parse
+
+    _set_threads(1)
+    timings = {}
+    for spec_ in ("S4", "A5", "Q8xC16"):
+        tab = parse(spec_).table
+        G = FiniteGroup(tab, name=spec_)  # no structure hint: the generic decomposition
+        t0 = time.perf_counter()
+        G.irreps()
+        timings[f"irreps {spec_} (order {G.order}, generic)"] = time.perf_counter() - t0
+    G = FiniteGroup(dihedral(64).table, name="D64")
+    t0 = time.perf_counter()
+    G.irreps()
+    timings["irreps D64 (order 128, generic)"] = time.perf_counter() - t0
+    return {"name": "irreps", "timings": timings, "peak_rss_mb": _peak_mb()}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    fn = {
+        "matmul": case_matmul,
+        "train": case_train,
+        "seeds": case_seeds,
+        "online": case_online,
+        "theory": case_theory,
+        "irreps": case_irreps,
+    }[spec["kind"]]
+    print(json.dumps(fn(spec)))
+
+
+if __name__ == "__main__":
+    main()
