@@ -8,7 +8,9 @@ Commands::
     groupcomp train --resume RUN               continue an interrupted run
     groupcomp train --list                     presets
     groupcomp plot RUN                         redraw a run's figures
-    groupcomp theory [PRESET] [key=value ...]  predicted staircase (order, plateaus, U*)
+    groupcomp theory [PRESET] [key=value ...]  predicted staircase (order, plateaus, U*, drops)
+    groupcomp theory scaling group=D3 K=5      exact-construction sizes vs k (two-layer / RNN /
+                                               tree), --train: smallest trained widths
 """
 
 from __future__ import annotations
@@ -151,6 +153,45 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scaling(args: argparse.Namespace, overrides: list[str]) -> int:
+    from groupcomp.analysis import scaling_experiment
+    from groupcomp.viz import save_figure, scaling_figure
+
+    group, K, template = "D3", 5, []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key == "group":
+            group = value
+        elif key == "K":
+            K = int(value)
+        elif key.startswith("template."):
+            template.append(item)
+        else:
+            raise GroupcompError(
+                f"theory scaling: unknown key {key!r}; allowed: group=SPEC, K=INT, template.*=..."
+            )
+    res = scaling_experiment(group, template or None, K, train=args.train)
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=2))
+    else:
+        cols = ["k", "two_layer_width", "two_layer_width_ratio", "rnn_width", "rnn_steps"]
+        cols += ["tree_width", "tree_depth", "two_layer_params", "rnn_params", "tree_params"]
+        print(res.table[[c for c in cols if c in res.table]].to_string(index=False))
+        fit = res.table.attrs.get("two_layer_width_fit", {})
+        if fit:
+            print(f"two-layer width grows ≈ {fit['base']:.3g}× per unit k (fit r² {fit['r2']:.4f})")
+        if res.trained is not None:
+            print("\nsmallest trained two-layer width reaching the target:")
+            print(res.trained.to_string(index=False))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scaling.json").write_text(json.dumps(res.to_dict(), indent=2))
+        for p in save_figure(scaling_figure(res.table, res.trained, title=group), out / "scaling"):
+            print(p)
+    return 0
+
+
 def _cmd_theory(args: argparse.Namespace) -> int:
     from groupcomp.config import load_config
     from groupcomp.groups import parse
@@ -159,6 +200,8 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     from groupcomp.training import build_template
 
     preset, overrides = args.preset, list(args.overrides)
+    if preset == "scaling":
+        return _cmd_scaling(args, overrides)
     if preset is not None and "=" in preset:
         preset, overrides = None, [preset, *overrides]
     cfg = load_config(preset, overrides)
@@ -239,10 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("run", help="run folder")
     pl.set_defaults(func=_cmd_plot)
 
-    th = sub.add_parser("theory", help="predicted staircase: order, plateaus, utilities")
-    th.add_argument("preset", nargs="?", help="preset name or YAML (optional)")
+    th = sub.add_parser(
+        "theory",
+        help="predicted staircase (order, plateaus, U*, drop steps); `theory scaling` for sizes",
+        description="groupcomp theory d3 | groupcomp theory group=A5 template=onehot k=3 | "
+        "groupcomp theory scaling group=D3 K=5 [--train] [--out DIR]",
+    )
+    th.add_argument("preset", nargs="?", help="preset name or YAML (optional), or 'scaling'")
     th.add_argument("overrides", nargs="*", help="dotted key=value overrides")
     th.add_argument("--json", action="store_true", help="print JSON")
+    th.add_argument("--train", action="store_true", help="scaling: also search trained widths")
+    th.add_argument("--out", default=None, help="scaling: folder for scaling.json and figure")
     th.set_defaults(func=_cmd_theory)
     return p
 

@@ -162,3 +162,14 @@ def test_cli_groups_and_theory(capsys) -> None:
     th = json.loads(capsys.readouterr().out)
     assert th["plateaus_mse"] == pytest.approx([505, 5, 0])
     assert main(["groups", "show", "C0"]) == 2
+
+
+def test_cli_theory_table_and_scaling(tmp_path, capsys) -> None:
+    assert main(["theory", "d3"]) == 0
+    out = capsys.readouterr().out
+    assert "rot1" in out and "88.39" in out  # utility ratio U*_rot1 / U*_sign
+    assert main(["theory", "scaling", "group=D3", "K=4", "--json", "--out", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out.split("\n/")[0])
+    widths = [row["two_layer_width"] for row in doc["table"]]
+    assert widths == [18, 68, 264]  # 2^{k-1} (2^{k+1} + 1), THEORY.md §3.2
+    assert (tmp_path / "scaling.png").exists() and (tmp_path / "scaling.json").exists()

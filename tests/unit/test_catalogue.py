@@ -13,7 +13,6 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from conftest import REFERENCE
 from groupcomp.errors import GroupcompError, GroupSpecError
 from groupcomp.groups import catalogue
 from groupcomp.groups.catalogue import (
@@ -26,6 +25,8 @@ from groupcomp.groups.catalogue import (
 )
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.groups.parse import parse
+
+from conftest import REFERENCE
 
 # Number of groups of order n = 1..128 (OEIS A000001), written out independently of GAP.
 A000001 = [

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from groupcomp.errors import GroupError, GroupSpecError
-from groupcomp.groups.constructors import from_permutations
+from groupcomp.groups.constructors import cyclic, from_permutations, product
 from groupcomp.groups.core import FiniteGroup
 
 __all__ = [
@@ -43,6 +45,7 @@ MAX_CATALOGUE_ORDER = 128
 
 _DATA_FILE = "small_groups.json.gz"
 _FORMAT = "groupcomp-small-groups/1"
+_ABELIAN_NAME = re.compile(r"C\d+( x C\d+)*")
 
 
 # ---------------------------------------------------------------------- loading
@@ -107,6 +110,19 @@ def _expand(runs: list[list[int]]) -> list[list[int]]:
     return [r[:-1] for r in runs for _ in range(r[-1])]
 
 
+def _abelian_factors(rec: dict) -> list[int] | None:
+    """Cyclic factor orders of an abelian group from its GAP name (``"C4 x C2"`` -> ``[4, 2]``,
+    the trivial group ``"1"`` -> ``[1]``); ``None`` for a non-abelian group or another name."""
+    if not rec["abelian"]:
+        return None
+    if rec["name"] == "1":
+        return [1]
+    if _ABELIAN_NAME.fullmatch(rec["name"]) is None:  # pragma: no cover - GAP always says C.. x C..
+        return None
+    factors = [int(m) for m in re.findall(r"\d+", rec["name"])]
+    return factors if math.prod(factors) == rec["id"][0] else None
+
+
 def _info(rec: dict) -> dict[str, Any]:
     n, i = rec["id"]
     sizes = [v[0] for v in _expand(rec["class_sizes"])]
@@ -157,15 +173,29 @@ def small_group(order: int, id: int) -> FiniteGroup:
     """A group isomorphic to GAP's ``SmallGroup(order, id)``, ``1 <= order <= 128``.
 
     Its ``name`` is GAP's ``StructureDescription`` (e.g. ``"C3 : C4"``) and the attribute
-    ``gap_id`` is ``(order, id)``. Elements are numbered as by
-    :func:`~groupcomp.groups.constructors.from_permutations` on the stored generators (labels are
-    their cycle notation); this numbering is deterministic but is not GAP's. Raises
+    ``gap_id`` is ``(order, id)``. The element numbering is deterministic but is not GAP's:
+
+    * an abelian group is built as ``product(cyclic(n1), cyclic(n2), ...)`` with the cyclic factors
+      of its GAP name (``"C4 x C2"`` -> ``C4 × C2``, element ``2·a + b`` is ``(a, b)``), so it has
+      ``cyclic_factors`` and closed-form irreps;
+    * any other group is built by :func:`~groupcomp.groups.constructors.from_permutations` from the
+      stored permutation generators (elements in lexicographic order of their permutations,
+      labels in cycle notation).
+
+    Raises
     :class:`~groupcomp.errors.GroupSpecError` for an order outside ``1..128`` or an id that does
     not exist (``SmallGroup(12, k)`` has ``k`` in ``1..5``).
     """
     rec = _record(order, id)
     n, i = rec["id"]
-    G = from_permutations(np.asarray(rec["gens"], dtype=np.int64), name=rec["name"])
+    factors = _abelian_factors(rec)
+    if factors is not None:
+        P = product(*(cyclic(m) for m in factors))
+        G = FiniteGroup(
+            P.table, name=rec["name"], labels=P.labels, validate=False, structure=P.structure
+        )
+    else:
+        G = from_permutations(np.asarray(rec["gens"], dtype=np.int64), name=rec["name"])
     if G.order != n:  # pragma: no cover - guards against a corrupt data file
         raise GroupError(
             f"groupcomp/data/{_DATA_FILE}: the generators of SmallGroup({n},{i}) generate a group "

@@ -644,8 +644,11 @@ def simulate(
             initialisation that is not small (``‖θ_i(0)‖ >= 1``).
         ShapeError: template or ``init_params`` of the wrong shape.
     """
+    kwargs = dict(locals())
+    import scipy.optimize  # noqa: F401  (load its BLAS before limiting the BLAS threads)
+
     with _single_blas_thread():
-        return _simulate(**locals())
+        return _simulate(**kwargs)
 
 
 def _simulate(
