@@ -7,6 +7,7 @@ Commands::
     groupcomp train PRESET [key=value ...]     train and write a run folder
     groupcomp train --resume RUN               continue an interrupted run
     groupcomp train --list                     presets
+    groupcomp arith [PRESET] [key=value ...]   group arithmetic / grokking runs
     groupcomp plot RUN                         redraw a run's figures
     groupcomp theory [PRESET] [key=value ...]  predicted staircase (order, plateaus, U*, drops)
     groupcomp theory scaling group=D3 K=5      exact-construction sizes vs k (two-layer / RNN /
@@ -96,6 +97,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from groupcomp.config import preset_path
 
         for name in PRESETS:
+            if name.startswith("arith"):
+                continue  # `groupcomp arith --list`
             first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
             print(f"  {name:<12} {first}")
         return 0
@@ -133,6 +136,31 @@ def _print_summary(s: dict, run_dir: Path | None) -> None:
     print(f"  observed plateaus:  {op}")
     if run_dir is not None:
         print(f"  run folder: {run_dir}  (figures/loss.png, figures/power.png, summary.json)")
+
+
+def _cmd_arith(args: argparse.Namespace) -> int:
+    from groupcomp.config import PRESETS, load_config
+    from groupcomp.config.arith import ArithConfig
+    from groupcomp.training.arith import print_arith_summary, train_arith
+
+    if args.list:
+        from groupcomp.config import preset_path
+
+        for name in PRESETS:
+            if name.startswith("arith"):
+                first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
+                print(f"  {name:<14} {first}")
+        return 0
+    preset, overrides = args.preset, list(args.overrides)
+    if preset is not None and "=" in preset:
+        preset, overrides = None, [preset, *overrides]
+    cfg = load_config(preset, overrides, schema=ArithConfig)
+    res = train_arith(cfg, args.out, name=args.name, quiet=args.quiet)
+    if not args.quiet:
+        print(print_arith_summary(res.summary))
+        if res.run_dir is not None:
+            print(f"  run folder: {res.run_dir}")
+    return 0 if res.summary.get("status") == "completed" else 3
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -277,6 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--list", action="store_true", help="list the presets")
     t.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     t.set_defaults(func=_cmd_train)
+
+    a = sub.add_parser(
+        "arith",
+        help="group arithmetic / grokking: one-hot operands, train/test split",
+        description="Examples: groupcomp arith arith_z23 | groupcomp arith group=Z23 loss=mse "
+        "split=critical | groupcomp arith group=Z23 loss=ce split.train_fraction=0.3 | "
+        "groupcomp arith group=Z97 expression=x^2+xy+y^2",
+    )
+    a.add_argument("preset", nargs="?", help="arith preset (see --list) or YAML, or key=value")
+    a.add_argument("overrides", nargs="*", help="dotted key=value overrides")
+    a.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
+    a.add_argument("--name", default=None, help="exact run-folder name (never overwritten)")
+    a.add_argument("--list", action="store_true", help="list the arith presets")
+    a.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    a.set_defaults(func=_cmd_arith)
 
     pl = sub.add_parser("plot", help="redraw a run folder's figures")
     pl.add_argument("run", help="run folder")
