@@ -456,3 +456,24 @@ def test_sum_potentials_of_z_syn() -> None:
     orders = solution_orders(np.array(Wa))
     assert orders[k] == 3 and orders[d - k] == 3 and orders[1] == 0
     assert order_histogram(np.array(Wa)) == {0: 4, 3: 2}
+
+
+def test_catalogue_group_task_when_available() -> None:
+    from groupcomp.errors import GroupcompError
+
+    try:
+        G = parse("SmallGroup(24,12)")
+    except GroupcompError as exc:  # the catalogue data may not be built in this checkout
+        pytest.skip(f"small-groups catalogue unavailable: {exc}")
+    task = make_task("SmallGroup(24,12)")
+    tup = task.tuples().numpy()
+    assert np.array_equal(task.results().numpy(), G.table[tup[:, 0], tup[:, 1]])
+
+
+def test_arithnet_select_members() -> None:
+    net = ArithNet(5, 2, 8, 3, embedding="learned", layers=2, ridge=True)
+    x = torch.tensor([[0, 1], [2, 3], [4, 4]])
+    sub = net.select([2, 0])
+    assert sub.num_models == 2 and sub.ridge and sub.W_out.shape == (2, 8, 5)
+    assert torch.allclose(sub(x), net(x)[[2, 0]])
+    assert net.select(1)(x).shape == (1, 3, 5)

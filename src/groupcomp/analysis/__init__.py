@@ -1,7 +1,14 @@
-"""Analysis of trained runs: observed staircase, learned spectra."""
+"""Analysis of trained runs: observed staircase, scaling experiment, grokking and CoGS."""
 
 from __future__ import annotations
 
+from groupcomp.analysis.arith import (
+    first_epoch_reaching,
+    grokking_epochs,
+    order_histogram,
+    solution_orders,
+    sum_potentials,
+)
 from groupcomp.analysis.scaling import (
     ScalingResult,
     scaling_experiment,
@@ -12,6 +19,11 @@ from groupcomp.analysis.staircase import observed_staircase
 
 __all__ = [
     "ScalingResult",
+    "first_epoch_reaching",
+    "grokking_epochs",
+    "order_histogram",
+    "solution_orders",
+    "sum_potentials",
     "observed_staircase",
     "scaling_experiment",
     "scaling_table",

@@ -80,7 +80,7 @@ class ArithModelConfig:
     #: solve the output layer by ridge regression before every step
     ridge: bool = False
     ridge_lambda: float = 1e-2
-    #: std multiplier of the init (1/sqrt(3) = PyTorch's nn.Linear default)
+    #: std multiplier of the init (see ArithNet; PyTorch's nn.Linear default ~ 0.6-0.8)
     init_scale: float = 1.0
 
 

@@ -79,12 +79,12 @@ def _suggest(key: str, schema: type = RunConfig) -> str:
     close = difflib.get_close_matches(key, all_keys, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     section = key.split(".")[0]
-    same = [k for k in ALL_KEYS if k.startswith(section + ".")]
+    same = [k for k in all_keys if k.startswith(section + ".")]
     listing = (
         same
         if same
-        else [k for k in ALL_KEYS if "." not in k]
-        + sorted({k.split(".")[0] for k in ALL_KEYS if "." in k})
+        else [k for k in all_keys if "." not in k]
+        + sorted({k.split(".")[0] for k in all_keys if "." in k})
     )
     return f"{hint} Allowed keys{' in ' + section if same else ''}: {', '.join(listing)}"
 

@@ -28,6 +28,7 @@ parameter, so no optimiser touches them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -98,7 +99,8 @@ class ArithNet(EnsembleModel):
 
     Initialisation (``s = init_scale``): ``W_in ~ s·N(0,1)/√(k D)``, ``W_out ~ s·N(0,1)/√H``,
     ``V_l ~ s·N(0,1)/√H``, learned embedding ``~ N(0,1)``. PyTorch's default ``nn.Linear``
-    init (used by P3's code) has the same std for ``s = 1/√3``.
+    init used by P3's code (one layer per operand) has std ``1/√(3M)`` and ``1/√(3H)``, i.e.
+    ``s = √(k/3)`` for the input and ``s = 1/√3`` for the output weights.
 
     Args:
         M: number of symbols (inputs and output classes).
@@ -131,6 +133,19 @@ class ArithNet(EnsembleModel):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
+        self_kwargs = dict(
+            M=M,
+            num_operands=num_operands,
+            hidden=hidden,
+            activation=activation,
+            embedding=embedding,
+            embed_dim=embed_dim,
+            layers=layers,
+            ridge=ridge,
+            init_scale=init_scale,
+            dtype=dtype,
+            device=device,
+        )
         dt = dtype or torch.get_default_dtype()
         super().__init__(
             torch.eye(int(M), dtype=dt), num_operands, hidden, num_models, init_scale, dt, device
@@ -157,6 +172,7 @@ class ArithNet(EnsembleModel):
             )
         if D < 1:
             raise ConfigError(f"model.embed_dim: needs an integer >= 1, got {D}")
+        self._init_kwargs = self_kwargs
         self.embedding_kind = embedding
         self.embed_dim = D
         self.layers = int(layers)
@@ -193,8 +209,18 @@ class ArithNet(EnsembleModel):
         out = [self.embedding] if self.embedding_kind == "learned" else []
         return out + list(self.residual)
 
-    def select(self, models):  # pragma: no cover - not needed by the arithmetic runs
-        raise NotImplementedError("ArithNet.select is not implemented")
+    def select(self, models: int | Sequence[int] | Tensor) -> ArithNet:
+        """A copy holding only the given ensemble members (an int keeps a size-1 axis)."""
+        idx = torch.as_tensor([models] if isinstance(models, int) else models, dtype=torch.long)
+        if idx.dim() != 1 or idx.numel() == 0:
+            raise ValueError("models must be an int or a non-empty 1-D sequence of ints")
+        new = ArithNet(**{**self._init_kwargs, "num_models": int(idx.numel())})
+        state = {
+            k: (v if k == "encoding" else v.detach()[idx.to(v.device)].clone())
+            for k, v in self.state_dict().items()
+        }
+        new.load_state_dict(state)
+        return new
 
     # ---------------------------------------------------------------- forward
     def symbol_weights(self) -> Tensor:

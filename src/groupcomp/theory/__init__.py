@@ -3,6 +3,7 @@ loss plateaus, P1 Theorem 4.1) and a brute-force utility for checking them (THEO
 
 from __future__ import annotations
 
+from groupcomp.theory.agf import AGFResult, simulate
 from groupcomp.theory.constructions import (
     IrrepTerms,
     exact_sizes,
@@ -22,6 +23,7 @@ from groupcomp.theory.staircase import (
 from groupcomp.theory.utility import UtilityMaximum, maximize_utility, utility
 
 __all__ = [
+    "AGFResult",
     "IrrepTerms",
     "Staircase",
     "UtilityMaximum",
@@ -33,6 +35,7 @@ __all__ = [
     "predict_staircase",
     "rank_one_terms",
     "rnn_exact",
+    "simulate",
     "tree_exact",
     "two_layer_exact",
     "two_layer_width",

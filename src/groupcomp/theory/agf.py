@@ -151,6 +151,11 @@ class AGFResult:
             removed.
         levels_mse: ``len(jump_times) + 1`` plateau levels: the initial loss, then the loss
             after the cost minimisation of each jump.
+        residual_powers: ``(len(jump_times) + 1, num_irreps)`` the residual's power per output
+            irrep at each level, ``E_g P_π(r(g)) / n`` (mean-MSE units, rows sum to
+            ``levels_mse``; :func:`groupcomp.fourier.power`).
+        costmin_iterations: per jump, the iterations of its cost minimisation (equal to
+            ``costmin_steps`` when it hit the budget).
         deactivations: ``(jump index, neuron)`` for every active neuron that collapsed during the
             cost minimisation of that jump and returned to the dormant set.
         irrep_labels: the real irreps of the group (``G.irreps()`` order).
@@ -179,6 +184,8 @@ class AGFResult:
     jump_neurons: list[list[int]]
     learned_irreps: list[list[str]]
     levels_mse: list[float]
+    residual_powers: np.ndarray
+    costmin_iterations: list[int]
     deactivations: list[tuple[int, int]]
     irrep_labels: list[str]
     final_time: float
@@ -203,60 +210,82 @@ class AGFResult:
         """:attr:`final_time` in optimiser steps."""
         return self.final_time / self.step_time
 
-    def drops(self) -> list[dict[str, Any]]:
-        """The staircase with consecutive jumps that learn the same irrep(s) merged into one drop.
+    @property
+    def final_loss_mse(self) -> float:
+        """The last plateau level."""
+        return self.levels_mse[-1]
 
-        Neurons aligned with the same irrep typically activate in a quick succession (a cohort):
-        each one fits part of the irrep's component of the residual and the next one activates
-        soon after. Merging such runs gives one drop per learned irrep, to compare with
-        :func:`groupcomp.theory.predict_staircase`.
+    def drops(self, onset: float = 0.05) -> list[dict[str, Any]]:
+        """The staircase: when each irrep starts being learned, and the plateaus in between.
+
+        Read off the residual's power spectrum (:attr:`residual_powers`), i.e. from the network
+        function rather than from neuron labels: irrep ``π`` *starts* being learned at the
+        first jump after which at least the fraction ``onset`` of its initial residual power
+        has been removed. Irreps that start at the same jump form one drop. A drop's plateau
+        level is the loss just before the next drop starts (the last level for the last drop);
+        its time is the time of its first jump. Neurons aligned with one irrep typically
+        activate in a quick succession (a cohort), each fitting part of the irrep; a drop spans
+        the whole cohort. Irreps that never reach ``onset`` are not listed.
 
         Returns:
-            one dict per drop: ``irreps`` (labels), ``jumps`` (indices into the jump lists),
-            ``time`` / ``step`` (of the first jump of the run), ``end_time`` / ``end_step`` (of
-            the last), ``level_before_mse``, ``level_mse`` (after the last jump of the run).
+            one dict per drop, in time order: ``irreps`` (labels, ``G.irreps()`` order),
+            ``jump`` (index of the first jump), ``time``, ``step``, ``half_time`` /
+            ``half_step`` (first jump after which half of the drop's initial residual power is
+            gone; ``None`` if never), ``level_before_mse``, ``level_mse``.
         """
+        if not 0.0 < onset <= 1.0:
+            raise ConfigError(f"onset: needs 0 < onset <= 1, got {onset!r}")
+        P = np.asarray(self.residual_powers, dtype=np.float64)  # (jumps + 1, num_irreps)
+        if P.shape[0] < 2:
+            return []
+        P0 = P[0]
+        removed = P0[None, :] - P[1:]  # (jumps, num_irreps): removed after each jump
+        start: dict[int, int] = {}
+        for i in np.flatnonzero(P0 > 1e-12 * max(P0.sum(), 1e-300)):
+            hits = np.flatnonzero(removed[:, i] >= onset * P0[i])
+            if hits.size:
+                start[int(i)] = int(hits[0])
+        onsets = sorted(set(start.values()))
         out: list[dict[str, Any]] = []
-        for j, labels in enumerate(self.learned_irreps):
-            if out and out[-1]["irreps"] == labels:
-                d = out[-1]
-                d["jumps"].append(j)
-                d["end_time"] = self.jump_times[j]
-                d["end_step"] = self.jump_steps[j]
-                d["level_mse"] = self.levels_mse[j + 1]
-                continue
+        for d, j in enumerate(onsets):
+            irreps = sorted(i for i, s in start.items() if s == j)
+            nxt = onsets[d + 1] if d + 1 < len(onsets) else None
+            level = self.levels_mse[nxt] if nxt is not None else self.levels_mse[-1]
+            frac = removed[:, irreps].sum(axis=1) / P0[irreps].sum()
+            half = np.flatnonzero(frac >= 0.5)
+            hj = int(half[0]) if half.size else None
             out.append(
                 {
-                    "irreps": list(labels),
-                    "jumps": [j],
+                    "irreps": [self.irrep_labels[i] for i in irreps],
+                    "jump": j,
                     "time": self.jump_times[j],
                     "step": self.jump_steps[j],
-                    "end_time": self.jump_times[j],
-                    "end_step": self.jump_steps[j],
+                    "half_time": None if hj is None else self.jump_times[hj],
+                    "half_step": None if hj is None else self.jump_steps[hj],
                     "level_before_mse": self.levels_mse[j],
-                    "level_mse": self.levels_mse[j + 1],
+                    "level_mse": level,
                 }
             )
         return out
 
     @property
     def drop_steps(self) -> list[float]:
-        """Step of the first jump of every drop (:meth:`drops`)."""
+        """Step at which every drop of :meth:`drops` starts."""
         return [d["step"] for d in self.drops()]
 
     @property
     def drop_times(self) -> list[float]:
-        """Flow time of the first jump of every drop (:meth:`drops`)."""
+        """Flow time at which every drop of :meth:`drops` starts."""
         return [d["time"] for d in self.drops()]
 
     @property
     def drop_levels_mse(self) -> list[float]:
-        """Plateau levels of the merged staircase: initial, then after every drop."""
+        """Plateau levels of the staircase of :meth:`drops`: initial, then after every drop."""
         return [self.levels_mse[0]] + [d["level_mse"] for d in self.drops()]
 
     @property
     def drop_irreps(self) -> list[list[str]]:
-        """Irrep label(s) of every drop (:meth:`drops`)."""
+        """Irrep label(s) of every drop of :meth:`drops`."""
         return [d["irreps"] for d in self.drops()]
 
     def curve(self, end_step: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -301,19 +330,9 @@ class AGFResult:
             "learned_irreps": [list(ls) for ls in self.learned_irreps],
             "levels_mse": [float(v) for v in self.levels_mse],
             "levels_p1": [float(v) for v in self.levels_p1],
-            "drops": [
-                {
-                    key: (
-                        [int(i) for i in val]
-                        if key == "jumps"
-                        else list(val)
-                        if key == "irreps"
-                        else float(val)
-                    )
-                    for key, val in d.items()
-                }
-                for d in self.drops()
-            ],
+            "residual_powers": np.asarray(self.residual_powers, dtype=float).tolist(),
+            "drops": [_plain(d) for d in self.drops()],
+            "costmin_iterations": [int(v) for v in self.costmin_iterations],
             "deactivations": [[int(j), int(i)] for j, i in self.deactivations],
             "irrep_labels": list(self.irrep_labels),
             "final_time": float(self.final_time),
@@ -323,6 +342,20 @@ class AGFResult:
             "integration_steps": int(self.integration_steps),
             "wall_time": float(self.wall_time),
         }
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in d.items():
+        if val is None or isinstance(val, str):
+            out[key] = val
+        elif isinstance(val, list):
+            out[key] = [v if isinstance(v, str) else float(v) for v in val]
+        elif isinstance(val, int | np.integer):
+            out[key] = int(val)
+        else:
+            out[key] = float(val)
+    return out
 
 
 # --------------------------------------------------------------------------- the problem
@@ -383,13 +416,26 @@ class _Problem:
         return U, grad
 
     def loss_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Mean-MSE of the network made of ``theta`` and its gradient.
+        """Mean-MSE of the network made of the neurons ``theta`` and its gradient.
 
-        ``∇_{θ_i} L_MSE = −(2/n) ∇_θ U(θ_i; r)`` with ``r = y − f`` the residual.
+        ``∇_{θ_i} L_MSE = −(2/n) ∇_θ U(θ_i; r)`` with ``r = y − f`` the residual (same formulas as
+        :meth:`utility_and_grad`, sharing the pre-activations).
         """
-        R = self.Y - self.output(theta)
-        _, g = self.utility_and_grad(theta, R)
-        return float(np.mean(R**2)), (-2.0 / self.n) * g
+        k, N = self.k, self.N
+        A = theta.shape[0]
+        z = self.preact(theta[:, :k])
+        zk1 = z ** (k - 1)
+        sz = (zk1 * z).reshape(A, N)
+        W = theta[:, k]
+        R = self.Y - sz.T @ W
+        b = (W @ R.T).reshape(z.shape)
+        grad = np.empty_like(theta)
+        c = -2.0 / (self.n * N)
+        grad[:, k] = c * (sz @ R)
+        t = (c * k) * zk1 * b
+        for j in range(k):
+            grad[:, j] = t.sum(axis=self._sum_axes[j]) @ self.enc
+        return float(np.mean(R * R)), grad
 
     def ray_scale(self, theta_bar: np.ndarray, R: np.ndarray) -> np.ndarray:
         """Loss-minimising norm ``s`` on each ray ``s θ̄`` given the residual:
@@ -453,6 +499,11 @@ def _single_blas_thread() -> Iterator[None]:
         return
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def _residual_power(G: FiniteGroup, R: np.ndarray) -> np.ndarray:
+    """Per-irrep power of the residual ``R: (N, n)`` in mean-MSE units (sums to ``mean(R²)``)."""
+    return np.asarray(fourier.power(G, R), dtype=np.float64).mean(axis=0) / G.order
 
 
 class _SlowProgress(Exception):
@@ -588,13 +639,15 @@ def simulate(
     utilmax_lr: float | None = None,
     utilmax_tol: float = 0.02,
     costmin: str = "lbfgs",
-    costmin_steps: int = 2000,
+    costmin_steps: int = 300,
     costmin_lr: float = 1e-3,
-    costmin_tol: float = 1e-11,
+    costmin_tol: float = 1e-10,
     collapse_frac: float = 0.05,
     loss_rtol: float = 1e-6,
+    tie_rtol: float = 1e-4,
     max_rounds: int | None = None,
     max_time: float | None = None,
+    max_steps: float | None = None,
     max_integration_steps: int = 1_000_000,
     init_params: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> AGFResult:
@@ -622,16 +675,23 @@ def simulate(
             norm (the P2 notebook's ``utilmax_lr``).
         utilmax_tol: accuracy of the dormant-phase integration (largest turn of a direction, in
             radians, and largest relative change of a directional speed, per integration step).
-        costmin: ``"lbfgs"`` (default), ``"adam"`` or ``"gd"`` — the cost minimiser.
-        costmin_steps: maximum iterations of one cost minimisation.
+        costmin: ``"lbfgs"`` (default; SciPy's L-BFGS-B), ``"adam"`` or ``"gd"`` (full-batch
+            Adam / gradient descent on ``L/L_0``) — the cost minimiser.
+        costmin_steps: iteration budget of one cost minimisation (see "Cost minimisation in
+            practice" in the module docstring: with few active neurons it often does not
+            converge, and the budget then sets the level reached).
         costmin_lr: learning rate of ``"adam"`` / ``"gd"`` (ignored by L-BFGS).
-        costmin_tol: convergence tolerance of the cost minimisation (on the gradient of
-            ``L/L_0`` for L-BFGS; relative loss change for the others).
+        costmin_tol: a cost minimisation also stops when the loss decreased by less than
+            ``costmin_tol·L_0`` over the last 50 iterations.
         collapse_frac: an active neuron whose norm falls below this fraction of its norm when
             it joined the active set returns to the dormant set.
         loss_rtol: stop once the loss is at most ``loss_rtol`` × the initial loss.
+        tie_rtol: neurons whose threshold crossings (extrapolated with their current
+            utilities) fall within ``tie_rtol·t`` of the first one activate together (exact ties
+            are broken by rounding, e.g. for symmetric initialisations).
         max_rounds: stop after this many jumps (``None``: no limit).
         max_time: stop at this flow time (``None``: no limit).
+        max_steps: stop at this many optimiser steps (``max_steps·Δt``; ``None``: no limit).
         max_integration_steps: safety limit on the number of dormant-phase integration steps.
         init_params: optional initial ``(W_in (H, k, n), W_out (H, n))`` (or with a leading
             ensemble axis of size 1) instead of drawing them; ``hidden`` is then ignored.
@@ -670,8 +730,10 @@ def _simulate(
     costmin_tol: float,
     collapse_frac: float,
     loss_rtol: float,
+    tie_rtol: float,
     max_rounds: int | None,
     max_time: float | None,
+    max_steps: float | None,
     max_integration_steps: int,
     init_params: tuple[np.ndarray, np.ndarray] | None,
 ) -> AGFResult:
@@ -702,17 +764,26 @@ def _simulate(
     costmin_tol = _check_positive(costmin_tol, "costmin_tol")
     collapse_frac = _check_positive(collapse_frac, "collapse_frac", allow_zero=True)
     loss_rtol = _check_positive(loss_rtol, "loss_rtol", allow_zero=True)
+    tie_rtol = _check_positive(tie_rtol, "tie_rtol", allow_zero=True)
+    if int(max_integration_steps) < 1:
+        raise ConfigError(
+            f"max_integration_steps: needs an integer >= 1, got {max_integration_steps!r}"
+        )
     if int(costmin_steps) < 1:
         raise ConfigError(f"costmin_steps: needs an integer >= 1, got {costmin_steps!r}")
     if max_rounds is not None and int(max_rounds) < 0:
         raise ConfigError(f"max_rounds: needs an integer >= 0 or None, got {max_rounds!r}")
     if max_time is not None:
         max_time = _check_positive(max_time, "max_time")
+    if max_steps is not None:
+        max_steps = _check_positive(max_steps, "max_steps")
 
     task = SequenceTask(G, x, k, max_exhaustive=MAX_SEQUENCES)
     kappa = k + 1
     q = float(kappa - 2) if optimizer == "gd" else 0.0
     dt_step = step_time(n, lr, momentum)
+    if max_steps is not None:
+        max_time = max_steps * dt_step if max_time is None else min(max_time, max_steps * dt_step)
 
     # ---------------------------------------------------------------- initialisation
     theta0 = _initial_neurons(task, hidden, init_scale, seed, init_params)  # (H, k+1, n)
@@ -737,6 +808,8 @@ def _simulate(
     act_norm0 = np.zeros(hidden)  # norm when joining the active set
     R = prob.Y.copy()  # residual
     loss = L0
+    res_powers = [_residual_power(G, R)]
+    costmin_iters: list[int] = []
 
     jump_times: list[float] = []
     jump_neurons: list[list[int]] = []
@@ -746,6 +819,7 @@ def _simulate(
     t = 0.0
     n_int = 0
     dt_prev = 0.0
+    u_ref = 0.0
     stop_reason = "max_time"
     fixed_speed = None if utilmax_lr is None else utilmax_lr / dt_step
 
@@ -790,6 +864,8 @@ def _simulate(
             t_cross = float(cross.min())
             turn = float(np.max(speed * gnorm))
             u_abs = float(np.max(np.abs(U)))
+            if u_ref == 0.0:
+                u_ref = u_abs  # utility scale of the task (first dormant step)
             dt = math.inf
             if turn > 0:
                 dt = utilmax_tol / turn  # no direction turns by more than utilmax_tol
@@ -801,7 +877,7 @@ def _simulate(
                     dt = min(dt, utilmax_tol / dspeed)
             if dt_prev > 0:
                 dt = min(dt, 2.0 * dt_prev)  # grow the step at most ×2 per step
-            if not math.isfinite(t_cross) and turn <= 1e-13 * max(u_abs, 1e-300):
+            if not math.isfinite(t_cross) and turn <= 1e-12 * u_ref * float(speed.max()):
                 stop_reason = "stalled"  # nothing moves and nothing will ever activate
                 break
             hit = t_cross <= dt
@@ -820,7 +896,8 @@ def _simulate(
             if dt > 0:
                 dt_prev = dt
             if hit:
-                fired = [int(dormant[i]) for i in np.flatnonzero(cross <= t_cross * (1 + 1e-9))]
+                tie = max(tie_rtol * t, 1e-12 * t_cross)  # (near-)simultaneous crossings
+                fired = [int(dormant[i]) for i in np.flatnonzero(cross <= t_cross + tie)]
                 break
         theta_bar[dormant] = th
         S[dormant] = S_d
@@ -841,7 +918,7 @@ def _simulate(
 
         # ---------------------------------------------------- cost minimisation
         aidx = np.flatnonzero(active)
-        theta_act[aidx], loss, _ = _minimize_cost(
+        theta_act[aidx], loss, n_it = _minimize_cost(
             prob, theta_act[aidx], costmin, int(costmin_steps), costmin_lr, costmin_tol, L0
         )
         norms = np.linalg.norm(theta_act[aidx].reshape(len(aidx), -1), axis=1)
@@ -859,6 +936,8 @@ def _simulate(
         jump_neurons.append(fired)
         learned.append(labels)
         levels.append(loss)
+        res_powers.append(_residual_power(G, R))
+        costmin_iters.append(n_it)
 
     s_now = _norm_from_S(s0, S, q)
     final = np.where(active[:, None, None], theta_act, theta_bar * s_now[:, None, None])
@@ -878,6 +957,8 @@ def _simulate(
         jump_neurons=jump_neurons,
         learned_irreps=learned,
         levels_mse=levels,
+        residual_powers=np.asarray(res_powers),
+        costmin_iterations=costmin_iters,
         deactivations=deactivations,
         irrep_labels=[r.label for r in G.irreps()],
         final_time=t,

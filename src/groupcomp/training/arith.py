@@ -358,13 +358,15 @@ def train_arith(
                 tr_l, tr_a = loss_s, _accuracy(out_full.detach(), train_y)
             te_l, te_a = evaluate(test_x, test_y)
             if not bool(torch.isfinite(tr_l).all()):
-                bad = [seeds[i] for i in range(S) if not math.isfinite(float(tr_l[i]))]
+                bad = [seeds[i] for i in range(S) if not math.isfinite(float(tr_l[i].detach()))]
                 raise DivergenceError(
                     f"training loss became NaN/inf at epoch {e} (seeds {bad}); try a smaller "
                     f"optim.lr or model.init_scale"
                 )
             rec.put(e, tr_l, te_l, tr_a, te_a)
             done = e
+            if e in ckpt_epochs:
+                checkpoint(e)  # only states whose loss is finite are saved
             if e in log_epochs or e == epochs:
                 p = _power(b)
                 if p is not None:
@@ -375,7 +377,6 @@ def train_arith(
                 break
             if patience is not None and (first_grok >= 0).all():
                 if e >= first_grok.max() + int(patience):
-                    status = "completed"
                     if e not in rec.power:
                         p = _power(b)
                         if p is not None:
@@ -407,8 +408,6 @@ def train_arith(
                     lb.sum().backward()
                     _clip(model, grad_clip)
                     opt.step()
-            if e + 1 in ckpt_epochs:
-                checkpoint(e + 1)
             if bar is not None:
                 bar.update(1)
     except DivergenceError as exc:
@@ -419,7 +418,7 @@ def train_arith(
         torch.set_num_threads(old_threads)
     wall = time.perf_counter() - t0
     if status == "completed" and done not in ckpt_epochs:
-        checkpoint(done)  # the final state is always saved
+        checkpoint(done)  # stopped early: the final state is always saved
     metrics = _metrics_frame(rec, done, seeds, b.irrep_labels)
     summary = _summary(b, metrics, status, done, wall)
     if run_dir is not None:
@@ -507,6 +506,7 @@ def _summary(
         "status": status,
         "epochs_done": int(done),
         "epochs_requested": int(cfg.train.epochs),
+        "stopped_after_grok": status == "completed" and done < int(cfg.train.epochs),
         "split": {
             **b.counts.to_dict(),
             "c": float(cfg.split.c),
