@@ -158,8 +158,6 @@ def _cmd_arith(args: argparse.Namespace) -> int:
     res = train_arith(cfg, args.out, name=args.name, quiet=args.quiet)
     if not args.quiet:
         print(print_arith_summary(res.summary))
-        if res.run_dir is not None:
-            print(f"  run folder: {res.run_dir}")
     return 0 if res.summary.get("status") == "completed" else 3
 
 

@@ -91,8 +91,10 @@ class ArithOptimConfig:
     #: ``adam`` (P3), ``adamw``, ``sgd``, ``muon``, ``per_neuron_sgd``
     name: str = "adam"
     lr: float = 0.01
-    #: Adam / SGD: L2 added to the gradient (torch semantics); AdamW / Muon: decoupled
-    weight_decay: float = 1e-4
+    #: Adam / SGD: L2 added to the gradient (torch semantics); AdamW / Muon: decoupled.
+    #: Default 1e-3: with it Z23 at P4's critical split groks (all of seeds 0-5 reach 100 % test
+    #: accuracy); P3's 1e-4 (preset ``arith_z23``) memorises there.
+    weight_decay: float = 1e-3
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     #: SGD / Muon momentum (``None`` = the optimiser's default: 0 for SGD, 0.95 for Muon)
     momentum: float | None = None
