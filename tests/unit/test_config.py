@@ -13,7 +13,7 @@ def test_presets_shipped_and_valid() -> None:
     assert set(PRESETS) >= {"d3", "d5", "c10", "c4x4", "octahedral", "a5"}
     for name in PRESETS:
         if name.startswith("arith"):
-            continue  # group-arithmetic presets use their own schema (tests/unit/test_arithmetic.py)
+            continue  # arithmetic presets have their own schema (test_arithmetic.py)
         cfg = load_config(name)
         G = parse(cfg.group)
         if cfg.template.kind == "powers":
