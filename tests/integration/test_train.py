@@ -173,3 +173,15 @@ def test_cli_theory_table_and_scaling(tmp_path, capsys) -> None:
     widths = [row["two_layer_width"] for row in doc["table"]]
     assert widths == [18, 68, 264]  # 2^{k-1} (2^{k+1} + 1), THEORY.md §3.2
     assert (tmp_path / "scaling.png").exists() and (tmp_path / "scaling.json").exists()
+
+
+def test_agf_overlay_in_summary(tmp_path) -> None:
+    cfg = load_config("d3", [*TINY, "train.steps=300", "theory.agf=true", "model.hidden=24"])
+    s = train(cfg, tmp_path, quiet=True).summary
+    agf = s["agf"]
+    assert "error" not in agf
+    # AGF's loss levels start at ||x||^2/n and pass through the predicted plateau after the
+    # first learned irrep (sign, 3000/6 = 500) within 1 %
+    assert agf["levels_mse"][0] == pytest.approx(4000 / 6)
+    assert min(abs(v - 500) for v in agf["levels_mse"]) < 5
+    assert agf["curve_steps"][0] == 0 and len(agf["curve_steps"]) == len(agf["curve_loss"])

@@ -269,7 +269,7 @@ def test_utility_and_gradient_match_bruteforce_and_finite_differences() -> None:
 # --------------------------------------------------------------------------- D3 worked example
 def test_d3_worked_example_per_neuron() -> None:
     """D3, powers (0, 30, 3000), k = 2, per-neuron SGD: rot1 then sign, mean-MSE levels
-    505 → 5 → 0, first jump within 10 % of n·ln(1/θ_0)/(2(k+1)·lr·U*) (measured ≈ +8 %: the
+    505 → 5 → 0, first jump within 10 % of n·ln(1/θ_0)/(2(k+1)·lr·U*) (measured +4 %: the
     directions first have to align)."""
     G = dihedral(3)
     x = fourier_template(G, [0, 30, 3000])
@@ -286,14 +286,15 @@ def test_d3_worked_example_per_neuron() -> None:
 
 
 # --------------------------------------------------------------------------- invariants
-def _check_against_staircase(r: AGFResult, G, x, k, atol: float) -> None:
-    """Order of the drops = Theorem 4.1 order; every *clean* plateau (each irrep either ≥ 99 %
-    learned or ≤ 1 % learned) is the closed-form level of the learned set; levels
-    non-increasing; residual powers add up to the levels."""
+def _check_against_staircase(r: AGFResult, G, x, k, rtol: float) -> None:
+    """Order of the drops = Theorem 4.1 order; at every *clean* plateau (each irrep either
+    learned up to a fraction ``rtol`` of its power, or learned by at most ``rtol``) the level is
+    the closed-form level of the learned set, within ``2·rtol·L_0``; levels non-increasing;
+    residual powers add up to the levels; the final loss is below ``2·rtol·L_0``."""
     s = predict_staircase(G, x, k)
-    labels = [r.irrep_labels[i] for i in range(len(r.irrep_labels))]
-    assert r.drop_irreps == [[labels[i] for i in sorted(step)] for step in s.order]
+    assert r.drop_irreps == [[r.irrep_labels[i] for i in sorted(step)] for step in s.order]
     L0 = r.levels_mse[0]
+    atol = 2 * rtol * L0
     assert np.all(np.diff(r.levels_mse) <= 1e-9 * L0)
     rp = np.asarray(r.residual_powers)
     assert rp.sum(axis=1) == pytest.approx(r.levels_mse, rel=1e-9, abs=1e-12 * L0)
@@ -302,14 +303,14 @@ def _check_against_staircase(r: AGFResult, G, x, k, atol: float) -> None:
     prefixes = [set(sum(s.order[:m], [])) for m in range(len(s.order) + 1)]
     clean = 0
     for j in range(rp.shape[0]):
-        learned = {i for i, f in zip(present, frac[j], strict=True) if f >= 0.99}
-        unlearned = {i for i, f in zip(present, frac[j], strict=True) if f <= 0.01}
+        learned = {i for i, f in zip(present, frac[j], strict=True) if f >= 1 - rtol}
+        unlearned = {i for i, f in zip(present, frac[j], strict=True) if f <= rtol}
         if len(learned) + len(unlearned) < len(present):
             continue
         m = prefixes.index(learned)  # learned sets are prefixes of the theory order
         assert r.levels_mse[j] == pytest.approx(s.plateaus_mse[m], abs=atol)
         clean += 1
-    assert clean >= 2
+    assert clean >= 3
     assert r.levels_mse[-1] == pytest.approx(0.0, abs=atol)
 
 
@@ -317,7 +318,7 @@ def test_invariants_d5() -> None:
     G = dihedral(5)
     x = fourier_template(G, [0, 3000, 2000, 1000])
     r = simulate(G, x, 2, hidden=30, init_scale=1e-4, seed=0, lr=1e-3, optimizer="per_neuron")
-    _check_against_staircase(r, G, x, 2, atol=1e-3 * r.levels_mse[0])
+    _check_against_staircase(r, G, x, 2, rtol=1e-3)
 
 
 @pytest.mark.slow
@@ -325,8 +326,8 @@ def test_invariants_c6_k3() -> None:
     G = cyclic(6)
     x = fourier_template(G, [0, 1, 4, 2])
     r = simulate(G, x, 3, hidden=64, init_scale=1e-2, seed=0, lr=1e-3, optimizer="per_neuron")
-    # k = 3 fits converge slowly (cost minimisation budget): plateaus within 1 % of L0
-    _check_against_staircase(r, G, x, 3, atol=1e-2 * r.levels_mse[0])
+    # k = 3 fits converge slowly (cost minimisation budget): 1 % instead of 0.1 %
+    _check_against_staircase(r, G, x, 3, rtol=1e-2)
 
 
 # --------------------------------------------------------------------------- API
@@ -373,6 +374,15 @@ def test_deactivation_returns_neurons_to_the_dormant_set() -> None:
     assert [i for _, i in r.deactivations] == [js[0] for js in r.jump_neurons]
     assert r.active == []
     assert r.levels_mse == pytest.approx([505.0] * 3)
+
+
+def test_stalls_when_no_dormant_neuron_can_ever_activate() -> None:
+    """Neurons with u = 0 are exactly stationary (U = 0, ∇U = 0 for k >= 2): nothing happens."""
+    G = dihedral(3)
+    x = fourier_template(G, [0, 30, 3000])
+    w = np.random.default_rng(0).standard_normal((4, 6)) * 1e-3
+    r = simulate(G, x, 2, init_params=(np.zeros((4, 2, 6)), w))
+    assert r.stop_reason == "stalled" and r.num_jumps == 0
 
 
 @pytest.mark.parametrize("costmin", ["adam", "gd"])

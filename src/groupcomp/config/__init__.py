@@ -22,6 +22,7 @@ from groupcomp.config.schema import (
     RunConfig,
     TaskConfig,
     TemplateConfig,
+    TheoryConfig,
     TrainConfig,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "RunConfig",
     "TaskConfig",
     "TemplateConfig",
+    "TheoryConfig",
     "TrainConfig",
     "list_presets",
     "load_config",

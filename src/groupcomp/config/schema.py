@@ -106,6 +106,15 @@ class TrainConfig:
 
 
 @dataclass
+class TheoryConfig:
+    """Theory overlays of a training run."""
+
+    #: also run the AGF simulator (``groupcomp.theory.agf``) with the run's group, template, k,
+    #: width, init, seed and optimiser, and draw its staircase on the loss figure
+    agf: bool = False
+
+
+@dataclass
 class RunConfig:
     """A full training run: ``groupcomp train PRESET key=value ...``."""
 
@@ -118,6 +127,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    theory: TheoryConfig = field(default_factory=TheoryConfig)
 
 
 #: allowed values of enumerated keys
@@ -141,4 +151,5 @@ SHORTHANDS: dict[str, str] = {
     "k": "task.k",
     "seeds": "train.seeds",
     "steps": "train.steps",
+    "agf": "theory.agf",
 }

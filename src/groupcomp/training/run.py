@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 
 from groupcomp.config import load_config, to_yaml, validate
-from groupcomp.errors import DivergenceError, RunFolderError
+from groupcomp.errors import DivergenceError, GroupcompError, RunFolderError
 from groupcomp.groups import FiniteGroup, parse
 from groupcomp.models import QuadraticRNN, TreeNet, TwoLayerNet
 from groupcomp.optim import make_optimizer, resolve_optimizer_name
@@ -247,6 +247,7 @@ def _summary(
         }
         for m, grp in enumerate(theory["order"])
     ]
+    agf = _agf(b, int(metrics["step"].max()) if len(metrics) else 0)
     out = {
         "preset": cfg.preset,
         "group": b.G.name,
@@ -267,11 +268,47 @@ def _summary(
         "theory": theory,
         "observed": observed,
         "drops": drops,
+        "agf": agf,
         "wall_time_s": wall,
         "steps_per_s": steps_run / wall if wall > 0 else float("nan"),
         **provenance(),
     }
     return _jsonable(out)
+
+
+def _agf(b: Built, last_step: int) -> dict[str, Any] | None:
+    """AGF simulation of the run's setting (``theory.agf=true``), or ``None``."""
+    cfg = b.cfg
+    if not cfg.theory.agf:
+        return None
+    from groupcomp.theory.agf import simulate
+
+    if cfg.model.name != "two_layer" or cfg.model.activation != "power":
+        return {"error": "AGF needs model.name=two_layer with activation=power"}
+    kind = resolve_optimizer_name(cfg.optim.name, b.model)
+    opt = {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
+    if opt is None:
+        return {"error": f"AGF has no time conversion for optimiser {kind!r}"}
+    try:
+        res = simulate(
+            b.G,
+            b.template,
+            int(cfg.task.k),
+            hidden=int(cfg.model.hidden),
+            init_scale=float(cfg.model.init_scale),
+            seed=int(cfg.train.seeds[0]),
+            lr=float(cfg.optim.lr),
+            optimizer=opt,
+            momentum=float(cfg.optim.momentum),
+            max_steps=float(max(last_step, 1)),
+        )
+    except GroupcompError as exc:
+        return {"error": str(exc)}
+    steps, loss = res.curve(end_step=float(max(last_step, 1)))
+    out = res.to_dict()
+    out["curve_steps"] = [float(v) for v in steps]
+    out["curve_loss"] = [float(v) for v in loss]
+    return out
 
 
 def _predicted_drops(b: Built) -> DropTimes | None:
@@ -316,7 +353,9 @@ def write_figures(run_dir: Path, metrics: pd.DataFrame, summary: dict[str, Any])
 
     theory = summary["theory"]
     title = f"{summary['group']}, k={summary['k']}, {summary['model']}"
-    fig = loss_figure(metrics, theory, title=title)
+    agf = summary.get("agf")
+    curve = (agf["curve_steps"], agf["curve_loss"]) if agf and "curve_steps" in agf else None
+    fig = loss_figure(metrics, theory, title=title, agf_curve=curve)
     out = save_figure(fig, run_dir / "figures" / "loss")
     fig = power_figure(metrics, theory["powers"], theory["irrep_labels"], title=title, logy=True)
     out += save_figure(fig, run_dir / "figures" / "power")

@@ -241,6 +241,7 @@ def loss_figure(
     title: str | None = None,
     logy: bool = True,
     show_irreps: bool = True,
+    agf_curve: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Figure:
     """Training loss (mean-MSE) against ``step + 1`` on a log axis, with the theory staircase.
 
@@ -253,6 +254,8 @@ def loss_figure(
         logy: log y axis; all curves and plateaus are then clipped at
             ``LOG_FLOOR_REL × initial loss`` so that zero losses still plot.
         show_irreps: draw the per-irrep loss curves (mean over seeds, markers at logged steps).
+        agf_curve: ``(steps, loss)`` of an AGF simulation (``AGFResult.curve()``), drawn as a
+            dash-dotted staircase (``gid="agf-curve"``).
 
     The mean over seeds is bold black (``gid="loss-mean"``); with several seeds each seed is a
     thin transparent line (``gid="loss-seed"``). Theory plateaus are dashed horizontal segments
@@ -321,6 +324,18 @@ def loss_figure(
             xlo = float(steps.min()) + 1.0 if steps.size else 1.0
             xhi = float(steps.max()) + 1.0 if steps.size else 10.0
             _draw_theory_on_loss(ax, th, xlo, xhi, clip, colors)
+        if agf_curve is not None:
+            xs, ys = (np.asarray(v, dtype=float) for v in agf_curve)
+            ax.plot(
+                xs + 1.0,
+                clip(ys),
+                lw=1.6,
+                ls="-.",
+                color="#7b3294",
+                gid="agf-curve",
+                label="AGF simulation",
+                zorder=2,
+            )
 
         ax.set_xscale("log")
         if logy:
