@@ -109,7 +109,10 @@ class TwoLayerNet(EnsembleModel):
         gather or scatter at all.
         """
         S, H, n, k = self.num_models, self.hidden, self.n, self.k
-        table = torch.einsum("shjm,gm->sjgh", self.W_in, self.encoding)  # (S, k, n, H)
+        enc = self.encoding
+        # table[s, j, g, h] = <W_in[s, h, j], x_g>  (plain matmul: einsum's overhead dominates
+        # at these sizes)
+        table = (self.W_in.reshape(S, H * k, n) @ enc.T).view(S, H, k, n).permute(0, 2, 3, 1)
         if exhaustive:
             z = table[:, 0].reshape(S, n, *([1] * (k - 1)), H)
             for j in range(1, k):
@@ -140,7 +143,7 @@ class TwoLayerNet(EnsembleModel):
             flat = torch.zeros(S * k * n, H, dtype=z.dtype, device=z.device)
             src = dz.unsqueeze(2).expand(S, B, k, H).reshape(-1, H)
             dtable = flat.index_add_(0, off.reshape(-1), src).view(S, k, n, H)
-        self.W_in.grad = torch.einsum("sjgh,gm->shjm", dtable, self.encoding)
+        self.W_in.grad = (dtable.permute(0, 3, 1, 2).reshape(S, H * k, n) @ enc).view(S, H, k, n)
         self.W_out.grad = grad_out
         return loss
 
