@@ -23,6 +23,7 @@ from groupcomp.groups.catalogue import (
     small_group,
     small_groups,
 )
+from groupcomp.groups.constructors import from_permutations
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.groups.parse import parse
 
@@ -146,38 +147,56 @@ def test_reference_file_is_present():
 
 
 # ---------------------------------------------------------------------- rebuilt vs stored metadata
-_FIXED_SAMPLE = [
+# Groups whose rebuilt classes and irreps are compared with the stored GAP metadata: special cases
+# first, then a fixed random draw (numpy default_rng(1)) weighted towards orders 64..128.
+_SAMPLE = [
     (1, 1),
     (2, 1),
+    (21, 1),  # C7 : C3, complex-type irreps of degree 3
+    (27, 3),
+    (48, 29),  # GL(2,3)
     (60, 5),  # A5
     (64, 1),  # C64, permutation degree 64
+    (64, 93),
+    (64, 115),
     (64, 138),
-    (64, 267),
+    (64, 267),  # C2^6
+    (72, 5),
+    (72, 41),  # (C3 x C3) : Q8, an irrep of degree 8
+    (81, 9),
+    (84, 8),
     (96, 3),
+    (96, 40),
     (96, 64),
     (96, 204),
-    (120, 5),  # SL(2,5): quaternionic irreps of degree 2, 4, 6
+    (100, 10),
+    (105, 1),
+    (108, 15),
+    (110, 1),  # C11 : C10, an irrep of degree 10
+    (120, 5),  # SL(2,5): quaternionic irreps
+    (120, 19),
     (120, 34),  # S5
     (120, 35),  # C2 x A5
+    (125, 3),
+    (126, 16),
     (128, 1),  # C128, permutation degree 128
-    (128, 161),  # generalised quaternion Q128
+    (128, 32),
+    (128, 154),
+    (128, 161),  # D128
+    (128, 162),  # QD128
+    (128, 163),  # Q128 (generalised quaternion, permutation degree 128)
+    (128, 463),
+    (128, 656),
     (128, 928),
+    (128, 1538),
+    (128, 1751),  # irreps of degree 8
+    (128, 1901),
+    (128, 2149),
     (128, 2328),  # C2^7
 ]
 
 
-def _sample() -> list[tuple[int, int]]:
-    """The fixed groups above plus a deterministic random sample, several of order >= 64."""
-    rng = np.random.default_rng(20240601)
-    every = small_groups()
-    big = [g for g in every if g[0] >= 64]
-    small = [g for g in every if g[0] < 64]
-    picks = [small[k] for k in rng.choice(len(small), 12, replace=False)]
-    picks += [big[k] for k in rng.choice(len(big), 12, replace=False)]
-    return sorted(set(_FIXED_SAMPLE + picks))
-
-
-@pytest.mark.parametrize("gid", _sample(), ids=lambda g: f"SmallGroup{g}")
+@pytest.mark.parametrize("gid", _SAMPLE, ids=lambda g: f"SmallGroup{g}")
 def test_rebuilt_group_matches_stored_gap_metadata(gid):
     info = catalogue_info(*gid)
     G = small_group(*gid)
@@ -211,6 +230,23 @@ def test_known_groups():
     assert catalogue_info(128, 1)["name"] == "C128"
     assert catalogue_info(8, 3)["num_generators"] == 2
     assert catalogue_info(128, 2328)["num_generators"] == 7
+
+
+def test_abelian_groups_are_products_of_their_stored_generators_group():
+    """Abelian groups are built as products of cyclic groups named by GAP; the element-order
+    histogram (which determines a finite abelian group) must match the stored generators'."""
+    for n, i in small_groups(abelian=True):
+        G = small_group(n, i)
+        assert G.cyclic_factors is not None and math.prod(G.cyclic_factors) == n
+        gens = catalogue._load()["by_order"][n][i - 1]["gens"]
+        H = from_permutations(gens)
+        assert H.order == n
+        assert np.array_equal(
+            np.bincount(G.element_orders, minlength=n + 1),
+            np.bincount(H.element_orders, minlength=n + 1),
+        ), (n, i)
+    assert small_group(16, 5).cyclic_factors == (8, 2)
+    assert small_group(1, 1).name == "1"
 
 
 def test_rebuild_is_deterministic():

@@ -15,6 +15,12 @@ from groupcomp.groups.constructors import (
     quaternion,
     symmetric,
 )
+from groupcomp.groups.catalogue import (
+    catalogue_info,
+    num_small_groups,
+    small_group,
+    small_groups,
+)
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.groups.irreps import Irrep
 from groupcomp.groups.parse import FAMILIES, parse
@@ -24,15 +30,19 @@ __all__ = [
     "FiniteGroup",
     "Irrep",
     "alternating",
+    "catalogue_info",
     "cyclic",
     "dicyclic",
     "dihedral",
     "from_permutations",
     "from_table",
     "icosahedral",
+    "num_small_groups",
     "octahedral",
     "parse",
     "product",
     "quaternion",
+    "small_group",
+    "small_groups",
     "symmetric",
 ]

@@ -3,10 +3,11 @@
 ``small_group(n, i)`` is (a group isomorphic to) GAP's ``SmallGroup(n, i)``: the catalogue stores,
 for each of the 3596 groups of order 1..128, a few permutation generators exported from GAP (see
 ``scripts/build_small_groups.py`` and ``docs/small_groups.md``) together with GAP-computed
-metadata, and rebuilds the Cayley table with
-:func:`~groupcomp.groups.constructors.from_permutations`. Only the isomorphism class is promised:
-the element numbering is that of :func:`from_permutations` on the stored generators
-(lexicographic order of the permutations, identity ``0``), not GAP's.
+metadata. A non-abelian group is rebuilt with
+:func:`~groupcomp.groups.constructors.from_permutations` on the stored generators (elements in
+lexicographic order of their permutations, identity ``0``); an abelian group as the product of
+the cyclic groups in its GAP name (``"C4 x C2"``). Only the isomorphism class is promised: the
+element numbering is deterministic but is not GAP's.
 
 Metadata (:func:`catalogue_info`) is available without building any table, so groups can be
 selected cheaply with :func:`small_groups`, e.g. ``small_groups(order=24, abelian=False)`` or
@@ -182,9 +183,8 @@ def small_group(order: int, id: int) -> FiniteGroup:
       stored permutation generators (elements in lexicographic order of their permutations,
       labels in cycle notation).
 
-    Raises
-    :class:`~groupcomp.errors.GroupSpecError` for an order outside ``1..128`` or an id that does
-    not exist (``SmallGroup(12, k)`` has ``k`` in ``1..5``).
+    Raises :class:`~groupcomp.errors.GroupSpecError` for an order outside ``1..128`` or an id
+    that does not exist (``SmallGroup(12, k)`` has ``k`` in ``1..5``).
     """
     rec = _record(order, id)
     n, i = rec["id"]
