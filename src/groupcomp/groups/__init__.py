@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from groupcomp.groups.catalogue import (
+    catalogue_info,
+    num_small_groups,
+    small_group,
+    small_groups,
+)
 from groupcomp.groups.constructors import (
     alternating,
     cyclic,
@@ -14,12 +20,6 @@ from groupcomp.groups.constructors import (
     product,
     quaternion,
     symmetric,
-)
-from groupcomp.groups.catalogue import (
-    catalogue_info,
-    num_small_groups,
-    small_group,
-    small_groups,
 )
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.groups.irreps import Irrep
