@@ -161,7 +161,7 @@ def test_z23_far_below_critical_does_not_generalise(variant: tuple[str, ...]) ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("group", ["S4", "Z2xZ3xZ4"])
+@pytest.mark.parametrize("group", ["S4", "Z2xZ3xZ4", "SmallGroup(24,3)", "SmallGroup(24,8)"])
 def test_nonabelian_and_product_groups_generalise(group: str) -> None:
     s = _run(
         f"group={group}",
