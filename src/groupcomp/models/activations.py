@@ -87,11 +87,21 @@ def _tanh_grad(z: Tensor) -> Tensor:
     return 1.0 - t * t
 
 
+def _cube(z: Tensor) -> Tensor:
+    return z * z * z  # faster than z.pow(3) on CPU
+
+
+def _cube_grad(z: Tensor) -> Tensor:
+    return (3.0 * z) * z
+
+
 def _make_power_grad(p: int) -> Callable[[Tensor], Tensor]:
     if p == 1:
         return _ones_like
     if p == 2:
         return _square_grad
+    if p == 3:
+        return _cube_grad
 
     def _power_grad(z: Tensor) -> Tensor:
         return p * z.pow(p - 1)
@@ -104,6 +114,8 @@ def _make_power(p: int) -> Callable[[Tensor], Tensor]:
         return _identity
     if p == 2:
         return _square
+    if p == 3:
+        return _cube
 
     def _power(z: Tensor) -> Tensor:
         return z.pow(p)

@@ -222,7 +222,7 @@ def _threads(cfg: DictConfig, model: torch.nn.Module, task: SequenceTask) -> int
     # Small models are dominated by per-op overhead: one thread avoids synchronisation costs
     # (measured in docs/performance.md). Larger ones use every core.
     flops = 6 * task.num_sequences * model.hidden * task.n if cfg.task.data != "online" else 0
-    return 1 if flops < 2e8 else max(1, torch.get_num_threads())
+    return 1 if flops < 5e7 else max(1, torch.get_num_threads())
 
 
 def _summary(
