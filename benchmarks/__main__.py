@@ -160,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{dt.date.today().isoformat()}{'-quick' if quick else ''}.json"
+    suffix = ""
+    if quick or args.only:
+        suffix = f"-partial-{dt.datetime.now().strftime('%H%M%S')}"
+    path = out / f"{dt.date.today().isoformat()}{suffix}.json"
     path.write_text(json.dumps(doc, indent=2))
     print(f"\nwrote {path}")
     return 0
