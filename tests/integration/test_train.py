@@ -48,6 +48,9 @@ def test_tiny_staircase_numbers(tiny_run) -> None:
     assert ob["plateaus_mse"][1] == pytest.approx(3000 / 6, rel=0.03)
     assert s["final_loss"] < 0.01 * s["initial_loss"]
     assert s["status"] == "completed" and s["steps_done"] == 500
+    # closed-form first-drop step (per-neuron SGD, THEORY.md §2.5) within 15 % of the run
+    first = s["drops"][0]
+    assert first["observed_step"] == pytest.approx(first["predicted_step"], rel=0.15)
 
 
 def test_run_folder_contents(tiny_run) -> None:
