@@ -40,6 +40,7 @@ import pandas as pd
 from groupcomp.errors import ConfigError, DivergenceError
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.theory.constructions import exact_sizes, irrep_terms
+from groupcomp.training.runfolder import jsonable as _jsonable
 
 __all__ = [
     "DEFAULT_TRAINING",
@@ -452,20 +453,6 @@ def smallest_trained_width(
             "runs": runs,
         }
     )
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 # --------------------------------------------------------------------------- experiment

@@ -62,6 +62,7 @@ from groupcomp.training.runfolder import (
     new_run_dir,
     provenance,
 )
+from groupcomp.training.runfolder import jsonable as _jsonable
 
 __all__ = [
     "ArithBuilt",
@@ -440,20 +441,6 @@ def _clip(model: torch.nn.Module, grad_clip: float | None) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # summary, figures, printing
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _summary(

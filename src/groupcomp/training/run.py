@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from groupcomp.training.runfolder import (
     provenance,
     read_json,
 )
+from groupcomp.training.runfolder import jsonable as _jsonable
 
 __all__ = ["Built", "RunResult", "build", "build_template", "metrics_frame", "resume", "train"]
 
@@ -328,20 +328,6 @@ def _predicted_drops(b: Built) -> DropTimes | None:
     return predict_drop_times(
         b.staircase, lr=cfg.optim.lr, init_norm=norm, optimizer=opt, momentum=cfg.optim.momentum
     )
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def write_figures(run_dir: Path, metrics: pd.DataFrame, summary: dict[str, Any]) -> list[Path]:

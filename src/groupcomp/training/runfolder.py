@@ -32,6 +32,7 @@ import torch
 from groupcomp.errors import RunFolderError
 
 __all__ = [
+    "jsonable",
     "atomic_write_bytes",
     "atomic_write_text",
     "new_run_dir",
@@ -62,6 +63,27 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def jsonable(x: Any) -> Any:
+    """Plain-JSON copy of ``x``: mappings/sequences recursed, numpy scalars and arrays converted,
+    non-finite floats → ``None`` (JSON has no NaN/inf)."""
+    import math
+    from collections.abc import Mapping
+
+    import numpy as np
+
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
 def read_json(path: Path) -> dict:
