@@ -474,7 +474,15 @@ def train(
         if len(metrics):
             write_figures(run_dir, metrics, summary)
     if error is not None:
-        where = f" Run folder: {run_dir} (last good checkpoint kept)." if run_dir else ""
+        where = ""
+        if run_dir is not None:
+            last = run_dir / "checkpoints" / "last.pt"
+            kept = (
+                f"last good checkpoint kept: {last}"
+                if last.exists()
+                else "no checkpoint had been written yet"
+            )
+            where = f" Run folder: {run_dir} ({kept})."
         raise DivergenceError(str(error) + "." + where) from None
     return RunResult(run_dir, metrics, summary, b.model, b.staircase, state)
 
