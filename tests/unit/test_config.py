@@ -55,6 +55,7 @@ def test_yaml_round_trip(tmp_path) -> None:
         (["train.dtype=float16"], r"train\.dtype: .*allowed values: float32, float64"),
         (["nonsense"], r"expected key=value"),
         (["model.output_every_step=true"], r"only available for model\.name=rnn"),
+        (["train.device=mps"], r"train\.device: 'mps' is not available"),
     ],
 )
 def test_bad_values_name_key_and_allowed(overrides: list[str], pattern: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from groupcomp.config.loader import register_schema
+from groupcomp.config.loader import check_device, register_schema
 from groupcomp.errors import ConfigError
 
 __all__ = [
@@ -215,6 +215,7 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
             raise ConfigError(
                 f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
             )
+    check_device("train.device", c.train.device)
     k = c.task.num_operands
     _require(k >= 2, "task.num_operands", "must be an integer >= 2", k)
     m = c.model

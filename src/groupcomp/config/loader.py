@@ -169,6 +169,16 @@ def _require(cond: bool, key: str, what: str, value: Any) -> None:
         raise ConfigError(f"{key}: {what}, got {value!r}")
 
 
+def check_device(key: str, device: str) -> None:
+    """Raise :class:`ConfigError` when ``device`` is not usable on this machine."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{key}: 'cuda' is not available on this machine (use cpu)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{key}: 'mps' is not available on this machine (use cpu)")
+
+
 def validate(cfg: DictConfig | RunConfig) -> None:
     """Check enumerated values and ranges; raise :class:`ConfigError` naming key and allowed
     values. Also parses the group spec and checks the template powers' length against it."""
@@ -180,6 +190,7 @@ def validate(cfg: DictConfig | RunConfig) -> None:
             raise ConfigError(
                 f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
             )
+    check_device("train.device", c.train.device)
     _require(c.task.k >= 2, "task.k", "must be an integer >= 2", c.task.k)
     _require(c.model.hidden >= 1, "model.hidden", "must be an integer >= 1", c.model.hidden)
     _require(
