@@ -33,3 +33,7 @@ class RunFolderError(GroupcompError, OSError):
 
 class ShapeError(GroupcompError, ValueError):
     """An array has the wrong shape for the group or task it is used with."""
+
+
+class TemplateError(ConfigError, ShapeError):
+    """A template has the wrong shape, or contains NaN/inf (both a config and a shape error)."""

@@ -24,12 +24,13 @@ from functools import lru_cache
 import numpy as np
 
 from groupcomp import fourier
-from groupcomp.errors import ConfigError
+from groupcomp.errors import ConfigError, TemplateError
 from groupcomp.groups.core import FiniteGroup
 
 __all__ = [
     "TEMPLATE_KINDS",
     "bump_template",
+    "check_template",
     "digits_template",
     "fourier_template",
     "gaussian_template",
@@ -41,6 +42,23 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- helpers
+def check_template(G: FiniteGroup, template: object, *, nonzero: bool = False) -> np.ndarray:
+    """``template`` as a float64 ``(n,)`` array; raise :class:`~groupcomp.errors.TemplateError`
+    if its shape is not ``(|G|,)`` or it holds NaN/inf (and, with ``nonzero``, if it is zero).
+
+    The one template check used by tasks and theory functions alike."""
+    x = np.array(template, dtype=np.float64)
+    if x.shape != (G.order,):
+        raise TemplateError(
+            f"template: expected a template of shape ({G.order},) for {G.name}, got {x.shape}"
+        )
+    if not np.all(np.isfinite(x)):
+        raise TemplateError("template: the template contains NaN or inf")
+    if nonzero and not np.any(x):
+        raise TemplateError("template: the template is zero; there is nothing to learn or build")
+    return x
+
+
 def _irrep_summary(G: FiniteGroup) -> str:
     return ", ".join(f"{r.label} (dim {r.dim}, type {r.type})" for r in G.irreps())
 

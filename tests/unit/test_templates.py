@@ -300,3 +300,20 @@ def test_template_power_sums_to_norm(group):
     p = template_power(group, x)
     assert p.shape == (len(group.irreps()),)
     np.testing.assert_allclose(p.sum(), np.sum(x**2), rtol=1e-10)
+
+
+def test_check_template_is_the_shared_check() -> None:
+    from groupcomp.errors import ShapeError, TemplateError
+    from groupcomp.templates import check_template
+
+    G = dihedral(3)
+    x = check_template(G, [1, 2, 3, 4, 5, 6])
+    assert x.dtype == np.float64 and x.shape == (6,)
+    with pytest.raises(TemplateError, match=r"shape \(6,\) for D3, got \(5,\)") as info:
+        check_template(G, np.zeros(5))
+    assert isinstance(info.value, ConfigError) and isinstance(info.value, ShapeError)
+    with pytest.raises(TemplateError, match="NaN"):
+        check_template(G, [0, 0, 0, 0, 0, np.nan])
+    assert not check_template(G, np.zeros(6)).any()  # zero is fine unless nonzero=True
+    with pytest.raises(TemplateError, match="zero"):
+        check_template(G, np.zeros(6), nonzero=True)

@@ -26,6 +26,7 @@ import torch
 
 from groupcomp.errors import ConfigError
 from groupcomp.groups.core import FiniteGroup
+from groupcomp.templates import check_template
 
 __all__ = ["SequenceTask"]
 
@@ -60,13 +61,7 @@ class SequenceTask:
                 f"task.k: sequence length must be an integer >= 2 (k = 1 is linearly solvable), "
                 f"got {k!r}"
             )
-        x = np.array(template, dtype=np.float64)
-        if x.shape != (G.order,):
-            raise ConfigError(
-                f"template: expected a template of shape ({G.order},) for {G.name}, got {x.shape}"
-            )
-        if not np.all(np.isfinite(x)):
-            raise ConfigError("template: the template contains NaN or inf")
+        x = check_template(G, template)
         x.setflags(write=False)
         self.G = G
         self.template = x

@@ -154,6 +154,7 @@ from groupcomp.errors import ConfigError, ShapeError
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.models.two_layer import TwoLayerNet
 from groupcomp.tasks.sequence import SequenceTask
+from groupcomp.templates import check_template
 
 __all__ = ["MAX_SEQUENCES", "AGFResult", "simulate", "step_time"]
 
@@ -791,9 +792,7 @@ def _simulate(
     wall0 = _time.perf_counter()
     optimizer = _check_choice(optimizer, OPTIMIZERS, "optimizer")
     costmin = _check_choice(costmin, COSTMIN, "costmin")
-    x = np.asarray(template, dtype=np.float64)
-    if x.shape != (G.order,):
-        raise ShapeError(f"template: expected shape ({G.order},) for {G.name}, got {x.shape}")
+    x = check_template(G, template)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < 2:
         raise ConfigError(f"k: expected an integer >= 2, got {k!r}")
     k = int(k)

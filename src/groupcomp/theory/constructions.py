@@ -97,6 +97,7 @@ from groupcomp.groups.core import FiniteGroup
 from groupcomp.models.rnn import QuadraticRNN
 from groupcomp.models.tree import TreeNet
 from groupcomp.models.two_layer import TwoLayerNet
+from groupcomp.templates import check_template
 
 __all__ = [
     "IrrepTerms",
@@ -145,19 +146,6 @@ def _check_k(k: object, minimum: int, what: str) -> int:
     return int(k)
 
 
-def _check_template(G: FiniteGroup, template: object) -> np.ndarray:
-    x = np.array(template, dtype=np.float64)
-    if x.shape != (G.order,):
-        raise ConfigError(
-            f"template: expected a template of shape ({G.order},) for {G.name}, got {x.shape}"
-        )
-    if not np.all(np.isfinite(x)):
-        raise ConfigError("template: the template contains NaN or inf")
-    if not np.any(x):
-        raise ConfigError("template: the template is zero; there is nothing to construct")
-    return x
-
-
 def _terms_per_irrep(type_: str, dim: int, k: int) -> int:
     if type_ == "R":
         return dim ** (k + 1)
@@ -173,7 +161,7 @@ def irrep_terms(G: FiniteGroup, template: np.ndarray, k: int) -> list[IrrepTerms
             singular (P1's assumption 2, THEORY.md §1.1): no linear features ``π(g)`` exist then.
     """
     k = _check_k(k, 1, "an exact construction")
-    x = _check_template(G, template)
+    x = check_template(G, template, nonzero=True)
     scale = math.sqrt(G.order) * float(np.linalg.norm(x))
     out = []
     for i, (r, xh) in enumerate(zip(G.irreps(), fourier.transform(G, x), strict=True)):
@@ -296,7 +284,7 @@ def rank_one_terms(G: FiniteGroup, template: np.ndarray, k: int) -> tuple[np.nda
         ConfigError: as :func:`irrep_terms`.
     """
     info = irrep_terms(G, template, k)
-    x = _check_template(G, template)
+    x = check_template(G, template, nonzero=True)
     coefs = fourier.transform(G, x)
     Us, Ws = [], []
     for t, r in zip(info, G.irreps(), strict=True):
@@ -361,7 +349,7 @@ def two_layer_exact(
         ConfigError: ``k < 1``, a malformed or zero template, or a singular non-zero ``x̂[π]``.
     """
     k = _check_k(k, 1, "two_layer_exact")
-    x = _check_template(G, template)
+    x = check_template(G, template, nonzero=True)
     W_in, W_out = _polarise(*rank_one_terms(G, x, k))
     model = TwoLayerNet(
         _encoding(G, x, device),
@@ -401,7 +389,7 @@ def rnn_exact(
         ConfigError: ``k < 2``, a malformed or zero template, or a singular non-zero ``x̂[π]``.
     """
     k = _check_k(k, 2, "rnn_exact")
-    x = _check_template(G, template)
+    x = check_template(G, template, nonzero=True)
     A, B, C = _binary_block(G, x)
     model = QuadraticRNN(
         _encoding(G, x, device),
@@ -436,7 +424,7 @@ def tree_exact(
         ConfigError: ``k < 2``, a malformed or zero template, or a singular non-zero ``x̂[π]``.
     """
     k = _check_k(k, 2, "tree_exact")
-    x = _check_template(G, template)
+    x = check_template(G, template, nonzero=True)
     A, B, C = _binary_block(G, x)
     model = TreeNet(
         _encoding(G, x, device),

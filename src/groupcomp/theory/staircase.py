@@ -68,9 +68,10 @@ from typing import Any
 import numpy as np
 
 from groupcomp import fourier
-from groupcomp.errors import ConfigError, ShapeError
+from groupcomp.errors import ConfigError
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.groups.irreps import Irrep
+from groupcomp.templates import check_template
 
 __all__ = [
     "POWER_RTOL",
@@ -91,15 +92,6 @@ def _check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ConfigError(f"k: expected an integer >= 1, got {k!r}")
     return int(k)
-
-
-def _check_template(G: FiniteGroup, template: np.ndarray) -> np.ndarray:
-    x = np.asarray(template, dtype=np.float64)
-    if x.shape != (G.order,):
-        raise ShapeError(f"template: expected shape ({G.order},) for {G.name}, got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ConfigError("template: contains NaN or inf")
-    return x
 
 
 def _is_trivial(irrep: Irrep) -> bool:
@@ -146,7 +138,7 @@ def irrep_utilities(G: FiniteGroup, template: np.ndarray, k: int) -> np.ndarray:
         ``(num_irreps,)`` float64.
     """
     k = _check_k(k)
-    x = _check_template(G, template)
+    x = check_template(G, template)
     return _utilities_from_op_norms(G.irreps(), _op_norms(G, x), G.order, k)
 
 
@@ -320,7 +312,7 @@ def predict_staircase(
         ShapeError: template of the wrong shape.
     """
     k = _check_k(k)
-    x = _check_template(G, template)
+    x = check_template(G, template)
     n = G.order
     irreps = G.irreps()
     powers = np.asarray(fourier.power(G, x), dtype=np.float64)

@@ -30,6 +30,8 @@ import torch
 
 from groupcomp.errors import ConfigError, ShapeError
 from groupcomp.groups.core import FiniteGroup
+from groupcomp.templates import check_template
+from groupcomp.theory.staircase import _check_k
 
 __all__ = ["MAX_SEQUENCES", "UtilityMaximum", "maximize_utility", "utility"]
 
@@ -40,21 +42,6 @@ Sigma = Callable[[torch.Tensor], torch.Tensor]
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ConfigError(f"k: expected an integer >= 1, got {k!r}")
-    return int(k)
-
-
-def _check_template(G: FiniteGroup, template: np.ndarray) -> np.ndarray:
-    x = np.asarray(template, dtype=np.float64)
-    if x.shape != (G.order,):
-        raise ShapeError(f"template: expected shape ({G.order},) for {G.name}, got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ConfigError("template: contains NaN or inf")
-    return x
-
-
 def _check_size(n: int, k: int) -> None:
     if n**k > MAX_SEQUENCES:
         raise ConfigError(
@@ -158,7 +145,7 @@ def utility(
     Cost: ``O(B·n^k)`` time and memory for ``B`` neurons; ``n^k ≤ MAX_SEQUENCES``.
     """
     k = _check_k(k)
-    x = _check_template(G, template)
+    x = check_template(G, template)
     n = G.order
     _check_size(n, k)
     th = np.asarray(neuron, dtype=np.float64)
@@ -236,7 +223,7 @@ def maximize_utility(
         :class:`UtilityMaximum` (best value, maximiser, the value reached by every restart).
     """
     k = _check_k(k)
-    x = _check_template(G, template)
+    x = check_template(G, template)
     n = G.order
     _check_size(n, k)
     if restarts < 1 or steps < 0:
