@@ -41,6 +41,15 @@ def _fmt_complex(z: complex) -> str:
     return f"{re:.3g}{im:+.3g}i"
 
 
+def _preset_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """The positional ``PRESET [key=value ...]``; a first argument with ``=`` is an override
+    (no preset: the schema defaults)."""
+    preset, overrides = args.preset, list(args.overrides)
+    if preset is not None and "=" in preset:
+        return None, [preset, *overrides]
+    return preset, overrides
+
+
 def _cmd_groups_list(args: argparse.Namespace) -> int:
     from groupcomp.groups import FAMILIES
 
@@ -107,9 +116,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.preset:
             raise GroupcompError("train: give a preset (see `groupcomp train --list`) or --resume")
-        preset, overrides = args.preset, list(args.overrides)
-        if "=" in preset:  # no preset, only overrides
-            preset, overrides = None, [preset, *overrides]
+        preset, overrides = _preset_and_overrides(args)
         cfg = load_config(preset, overrides)
         res = train(cfg, args.out, name=args.name, quiet=args.quiet)
     s = res.summary
@@ -151,9 +158,7 @@ def _cmd_arith(args: argparse.Namespace) -> int:
                 first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
                 print(f"  {name:<14} {first}")
         return 0
-    preset, overrides = args.preset, list(args.overrides)
-    if preset is not None and "=" in preset:
-        preset, overrides = None, [preset, *overrides]
+    preset, overrides = _preset_and_overrides(args)
     cfg = load_config(preset, overrides, schema=ArithConfig)
     res = train_arith(cfg, args.out, name=args.name, quiet=args.quiet)
     if not args.quiet:
@@ -225,11 +230,9 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     from groupcomp.theory.timing import predict_drop_times
     from groupcomp.training import build_template
 
-    preset, overrides = args.preset, list(args.overrides)
-    if preset == "scaling":
-        return _cmd_scaling(args, overrides)
-    if preset is not None and "=" in preset:
-        preset, overrides = None, [preset, *overrides]
+    if args.preset == "scaling":
+        return _cmd_scaling(args, list(args.overrides))
+    preset, overrides = _preset_and_overrides(args)
     cfg = load_config(preset, overrides)
     G = parse(cfg.group)
     x = build_template(cfg, G)

@@ -276,6 +276,13 @@ def _summary(
     return _jsonable(out)
 
 
+def _timed_optimizer(b: Built) -> str | None:
+    """The theory's name (``per_neuron`` / ``gd``) for the run's optimiser, ``None`` when the
+    closed-form times and AGF's time conversion do not apply (adaptive optimisers)."""
+    kind = resolve_optimizer_name(b.cfg.optim.name, b.model)
+    return {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
+
+
 def _agf(b: Built, last_step: int) -> dict[str, Any] | None:
     """AGF simulation of the run's setting (``theory.agf=true``), or ``None``."""
     cfg = b.cfg
@@ -285,10 +292,9 @@ def _agf(b: Built, last_step: int) -> dict[str, Any] | None:
 
     if cfg.model.name != "two_layer" or cfg.model.activation != "power":
         return {"error": "AGF needs model.name=two_layer with activation=power"}
-    kind = resolve_optimizer_name(cfg.optim.name, b.model)
-    opt = {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
+    opt = _timed_optimizer(b)
     if opt is None:
-        return {"error": f"AGF has no time conversion for optimiser {kind!r}"}
+        return {"error": f"AGF has no time conversion for optimiser {cfg.optim.name!r}"}
     try:
         res = simulate(
             b.G,
@@ -320,8 +326,7 @@ def _predicted_drops(b: Built) -> DropTimes | None:
     cfg = b.cfg
     if cfg.model.name != "two_layer" or cfg.model.activation != "power":
         return None
-    kind = resolve_optimizer_name(cfg.optim.name, b.model)
-    opt = {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
+    opt = _timed_optimizer(b)
     norm = b.init_norm
     if opt is None or not 0 < norm < 1:
         return None
