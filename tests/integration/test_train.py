@@ -188,3 +188,52 @@ def test_agf_overlay_in_summary(tmp_path) -> None:
     assert agf["levels_mse"][0] == pytest.approx(4000 / 6)
     assert min(abs(v - 500) for v in agf["levels_mse"]) < 5
     assert agf["curve_steps"][0] == 0 and len(agf["curve_steps"]) == len(agf["curve_loss"])
+
+
+@pytest.mark.parametrize(
+    "extra", [["task.batch_size=16"], ["task.data=online", "task.batch_size=16"]]
+)
+def test_resume_from_a_periodic_checkpoint(extra) -> None:
+    """A run that dies after a periodic checkpoint continues on exactly the same batches."""
+    import copy
+
+    from groupcomp.training import FitState, build, fit
+
+    cfg = load_config("d3", [*TINY, *extra])
+    steps, at = 120, 47
+    full = build(cfg)
+    saved: dict = {}
+
+    def keep(t: int, st: FitState) -> None:
+        if t == at:
+            saved.update(
+                model=copy.deepcopy(full.model.state_dict()),
+                opt=copy.deepcopy(full.optimizer.state_dict()),
+                data=copy.deepcopy(full.data.state_dict()),
+                losses=st.losses.clone(),
+            )
+
+    fit(
+        full.model,
+        full.task,
+        full.optimizer,
+        full.data,
+        steps=steps,
+        checkpoint_steps=[at, 90],
+        on_checkpoint=keep,
+    )
+    again = build(cfg)
+    again.model.load_state_dict(saved["model"])
+    again.optimizer.load_state_dict(saved["opt"])
+    again.data.load_state_dict(saved["data"])
+    st = fit(
+        again.model,
+        again.task,
+        again.optimizer,
+        again.data,
+        steps=steps,
+        start=FitState(losses=saved["losses"], step=at),
+    )
+    assert st.step == steps and st.losses.shape[0] == steps
+    for p, q in zip(full.model.parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(p, q)

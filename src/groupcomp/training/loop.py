@@ -247,18 +247,22 @@ def _fit(
     params = [p for grp in optimizer.param_groups for p in grp["params"]]
     end = steps if stop_after is None else min(steps, stop_after)
 
+    def fail(msg: str, t: int, i: int) -> DivergenceError:
+        state.losses = torch.cat([state.losses, buf[:i].detach().cpu()])
+        state.step = t
+        state.diverged = True
+        return _diverged(msg, state)
+
     def check(upto: int) -> None:
         nonlocal last_checked
         chunk = buf[last_checked : upto + 1]
         if chunk.numel() and not bool(torch.isfinite(chunk).all()):
             bad = int(torch.nonzero(~torch.isfinite(chunk).all(dim=1))[0, 0]) + last_checked
-            state.losses = torch.cat([state.losses, buf[:bad].detach().cpu()])
-            state.step = done + bad
-            state.diverged = True
-            raise _diverged(
+            raise fail(
                 f"training diverged: the loss is not finite at step {done + bad} "
                 f"(try a smaller optim.lr, or optim.grad_clip)",
-                state,
+                done + bad,
+                bad,
             )
         last_checked = upto + 1
 
@@ -267,12 +271,8 @@ def _fit(
     t = done
     while True:
         i = t - done
-        is_log = t in log_set
-        is_ckpt = t in ckpt_set
-        if t < end or is_log:
-            seq = data.next() if t < end else None
-        already = bool(state.logs) and int(state.logs[-1]["step"]) == t  # resumed at a log step
-        if is_log and probe is not None and not already:
+        resumed_log = bool(state.logs) and int(state.logs[-1]["step"]) == t
+        if t in log_set and probe is not None and not resumed_log:
             rec = {k: v.detach() for k, v in probe(model).items()}
             if val_probe is not None:
                 rec["val_loss"] = val_probe(model)["eval_loss"].detach()
@@ -282,30 +282,25 @@ def _fit(
                 )
             rec = {k: v.cpu() for k, v in rec.items()}
             if not all(bool(torch.isfinite(v).all()) for v in rec.values()):
-                check(i - 1 if i > 0 else 0)
-                state.losses = torch.cat([state.losses, buf[:i].detach().cpu()])
-                state.step = t
-                state.diverged = True
-                raise _diverged(f"training diverged: non-finite predictions at step {t}", state)
+                check(max(i - 1, 0))
+                raise fail(f"training diverged: non-finite predictions at step {t}", t, i)
             rec["step"] = t
             state.logs.append(rec)
             if on_log is not None:
                 on_log(t, rec)
-        if is_ckpt and on_checkpoint is not None and t > 0:
+        if t in ckpt_set and on_checkpoint is not None and t > 0:
             check(i - 1)
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                state.losses = torch.cat([state.losses, buf[:i].detach().cpu()])
-                state.step = t
-                state.diverged = True
-                raise _diverged(f"training diverged: non-finite parameters at step {t}", state)
+                raise fail(f"training diverged: non-finite parameters at step {t}", t, i)
             snapshot = FitState(
-                losses=torch.cat([state.losses, buf[:i].detach().cpu()]),
-                logs=state.logs,
-                step=t,
+                losses=torch.cat([state.losses, buf[:i].detach().cpu()]), logs=state.logs, step=t
             )
             on_checkpoint(t, snapshot)
         if t >= end:
             break
+        # the batch is drawn only now, after any checkpoint of step t: a checkpoint's data state
+        # is then exactly "before batch t", and a resumed run draws the same batches
+        seq = data.next()
         try:
             optimizer.zero_grad(set_to_none=True)
             if fused:
