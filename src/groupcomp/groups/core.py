@@ -210,15 +210,6 @@ class FiniteGroup:
         """``(num_complex_irreps, n)`` complex128: characters of :meth:`complex_irreps`."""
         return np.stack([np.trace(r.matrices, axis1=1, axis2=2) for r in self.complex_irreps()])
 
-    def regular_representation(self) -> np.ndarray:
-        """``(n, n, n)`` float64 permutation matrices ``λ(g) e_h = e_{g·h}``."""
-        n = self.order
-        lam = np.zeros((n, n, n))
-        g = np.arange(n)[:, None]
-        h = np.arange(n)[None, :]
-        lam[g, self._table[g, h], h] = 1.0
-        return lam
-
 
 def validate_table(table: np.ndarray) -> np.ndarray:
     """Check the group axioms and return the table as int64.

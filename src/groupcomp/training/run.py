@@ -513,8 +513,3 @@ def resume(run_dir: str | Path, *, quiet: bool = False, steps: int | None = None
         if summary.get("status") == "completed":
             raise RunFolderError(f"{run_dir} is already complete ({last['step']} steps)")
     return train(cfg, None, quiet=quiet, _resume=(run_dir, last))
-
-
-def config_from_run(run_dir: str | Path) -> DictConfig:
-    """The resolved config of a run folder."""
-    return load_config(str(Path(run_dir) / "config.yaml"))
