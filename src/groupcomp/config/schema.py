@@ -95,8 +95,12 @@ class TrainConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     dtype: str = "float32"
     device: str = "cpu"
-    #: torch intra-op threads (``None`` = 1 for small models, see docs/performance.md)
+    #: torch intra-op threads (``None`` = 1 for small models, see docs/performance.md); also the
+    #: number of worker threads of the compiled engine (``None`` = one per core, ≤ one per seed)
     threads: int | None = None
+    #: ``auto`` = the compiled numba kernel for full-batch two-layer runs where it is faster,
+    #: else torch; ``torch`` / ``numba`` force one (``numba`` errors where it cannot apply)
+    engine: str = "auto"
     #: number of log-spaced steps at which spectra and per-irrep losses are recorded
     log_points: int = 120
     #: number of log-spaced checkpoints kept (in one file)
@@ -140,6 +144,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optim.name": tuple(OPTIMIZERS),
     "train.dtype": ("float32", "float64"),
     "train.device": ("cpu", "cuda", "mps"),
+    "train.engine": ("auto", "torch", "numba"),
 }
 
 #: ``group=value`` shorthands: ``model=rnn`` means ``model.name=rnn``

@@ -114,24 +114,50 @@ class TwoLayerNet(EnsembleModel):
         # at these sizes)
         table = (self.W_in.reshape(S, H * k, n) @ enc.T).view(S, H, k, n).permute(0, 2, 3, 1)
         if exhaustive:
-            z = table[:, 0].reshape(S, n, *([1] * (k - 1)), H)
-            for j in range(1, k):
+            # the (S, n^k, H) activations go into reused work buffers: allocating them afresh
+            # every step costs more in page faults than the arithmetic (docs/performance.md)
+            z = self._work("z", (S, *([n] * k), H), table.dtype)
+            table = table.contiguous()  # broadcast adds are ~10x slower on the strided view
+            t0 = table[:, 0].reshape(S, n, *([1] * (k - 1)), H)
+            if k == 1:
+                z.copy_(t0)
+            else:
+                shape = [S, 1, n] + [1] * (k - 2) + [H]
+                torch.add(t0, table[:, 1].reshape(shape), out=z)
+            for j in range(2, k):
                 shape = [S] + [1] * k + [H]
                 shape[1 + j] = n
-                z = z + table[:, j].reshape(shape)
-            z = z.reshape(S, n**k, H)
+                z.add_(table[:, j].reshape(shape))
+            z = z.view(S, n**k, H)
             per_model = False
         else:
             seq, per_model = self._check_seq(seq)
             z = self._lookup_sum(table, seq, per_model)  # (S, B, H)
-        a = self.activation(z)
+        p = self.activation.power if self.activation.name == "power" else None
+        if self.activation.name == "square":
+            p = 2
+        zp = None  # z^(p-1) for the monic powers, computed into work buffers
+        if p in (2, 3) and exhaustive:
+            if p == 2:
+                zp = z
+            else:
+                zp = torch.mul(z, z, out=self._work("z2", z.shape, z.dtype))
+            a = torch.mul(zp, z, out=self._work("a", z.shape, z.dtype))
+        else:
+            a = self.activation(z)
         out = torch.bmm(a, self.W_out)  # (S, B, n)
         resid = out - target
         B = resid.shape[1]
         loss = resid.pow(2).mean(dim=(1, 2))
         g = resid.mul_(2.0 / (B * n))  # dL/d out, in place (resid is not needed again)
         grad_out = torch.bmm(a.transpose(1, 2), g)  # (S, H, n)
-        dz = torch.bmm(g, self.W_out.transpose(1, 2)).mul_(self.activation.grad(z))  # (S, B, H)
+        if zp is not None:  # σ'(z) = p·z^(p−1): fold p into the small (S, B, n) factor
+            dz = torch.bmm(
+                g * p, self.W_out.transpose(1, 2), out=self._work("dz", z.shape, z.dtype)
+            )
+            dz.mul_(zp)
+        else:
+            dz = torch.bmm(g, self.W_out.transpose(1, 2)).mul_(self.activation.grad(z))
         if exhaustive:
             dzv = dz.view(S, *([n] * k), H)
             dtable = torch.stack(
@@ -146,6 +172,14 @@ class TwoLayerNet(EnsembleModel):
         self.W_in.grad = (dtable.permute(0, 3, 1, 2).reshape(S, H * k, n) @ enc).view(S, H, k, n)
         self.W_out.grad = grad_out
         return loss
+
+    def _work(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        """A reusable scratch tensor of the fused step (not a parameter or buffer)."""
+        ws = self.__dict__.setdefault("_workspace", {})
+        t = ws.get(name)
+        if t is None or tuple(t.shape) != tuple(shape) or t.dtype != dtype:
+            t = ws[name] = torch.empty(shape, dtype=dtype, device=self.encoding.device)
+        return t
 
     def _readout(self, z: Tensor) -> Tensor:
         return torch.einsum("sbh,shn->sbn", self.activation(z), self.W_out)

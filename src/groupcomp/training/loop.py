@@ -22,9 +22,10 @@ import torch
 from torch import Tensor
 
 from groupcomp import fourier
-from groupcomp.errors import DivergenceError
+from groupcomp.errors import ConfigError, DivergenceError
 from groupcomp.models import per_model_mse
 from groupcomp.tasks import SequenceTask
+from groupcomp.training.compiled import ENGINES, CompiledTrainer, choose_engine_reason
 
 __all__ = ["DataStream", "FitState", "SpectralProbe", "fit", "log_spaced_steps"]
 
@@ -169,6 +170,7 @@ class FitState:
     logs: list[dict[str, Any]] = field(default_factory=list)  # one dict per log step
     step: int = 0  # optimiser steps done
     diverged: bool = False
+    engine: str = "torch"  # which engine ran the steps: "torch" or "numba" (compiled kernel)
 
 
 def _diverged(msg: str, state: FitState) -> DivergenceError:
@@ -202,9 +204,15 @@ def fit(model: torch.nn.Module, *args: Any, **kwargs: Any) -> FitState:
         checkpoint_steps: steps at which ``on_checkpoint`` is called (after the finiteness check).
         stop_after: stop (as if interrupted) once this many steps are done in total.
         progress: a tqdm-like object with ``update`` / ``set_postfix_str`` (or ``None``).
+        engine: ``"auto"`` (the compiled kernel of :mod:`groupcomp.training.compiled` where it
+            applies and is faster, else torch), ``"torch"`` or ``"numba"`` (the compiled kernel;
+            a :class:`~groupcomp.errors.ConfigError` says why when it cannot train this set-up).
+        threads: worker threads of the compiled kernel (default: one per core, at most one per
+            model); torch's own thread count is left to the caller.
 
     Raises:
         DivergenceError: the loss became NaN/inf; ``state.step`` is the last finite step.
+        ConfigError: ``engine`` is unknown, or ``"numba"`` for a set-up the kernel cannot train.
     """
     flag = getattr(model, "check_indices", None)
     if flag is not None:
@@ -214,6 +222,43 @@ def fit(model: torch.nn.Module, *args: Any, **kwargs: Any) -> FitState:
     finally:
         if flag is not None:
             model.check_indices = flag
+
+
+def _compiled_trainer(
+    engine: str,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: DataStream,
+    grad_clip: float | None,
+    output_every_step: bool,
+    dtype: torch.dtype,
+    threads: int | None,
+) -> CompiledTrainer | None:
+    """The compiled kernel for this set-up, or ``None`` for the torch path (see ``fit``)."""
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"train.engine: unknown engine {engine!r}; allowed values: {', '.join(ENGINES)}"
+        )
+    if engine == "torch":
+        return None
+    reason = choose_engine_reason(
+        model,
+        optimizer,
+        full_batch=data.mode == "full",
+        grad_clip=grad_clip,
+        output_every_step=output_every_step,
+        batch=int(data.train_seq.shape[0]) if data.train_seq is not None else None,
+        forced=engine == "numba",
+    )
+    if reason is not None:
+        if engine == "numba":
+            raise ConfigError(
+                f"train.engine: 'numba' cannot train this run ({reason}); "
+                "allowed values here: auto, torch"
+            )
+        return None
+    seq = data.next()  # the fixed full batch (drawing it consumes no randomness)
+    return CompiledTrainer(model, optimizer, seq, data.targets(seq, dtype), threads=threads)
 
 
 def _fit(
@@ -235,6 +280,8 @@ def _fit(
     stop_after: int | None = None,
     progress: Any = None,
     check_every: int = 200,
+    engine: str = "auto",
+    threads: int | None = None,
 ) -> FitState:
     dtype = model.encoding.dtype
     S = model.num_models
@@ -268,61 +315,96 @@ def _fit(
 
     # fused analytic gradients (one pass, no autograd graph) where the model provides them
     fused = bool(getattr(model, "supports_fused_grad", False)) and not output_every_step
+    compiled = _compiled_trainer(
+        engine, model, optimizer, data, grad_clip, output_every_step, dtype, threads
+    )
+    state.engine = "numba" if compiled is not None else "torch"
+    stops = np.array(sorted((log_set | ckpt_set) - {0}), dtype=np.int64)
     t = done
-    while True:
-        i = t - done
-        resumed_log = bool(state.logs) and int(state.logs[-1]["step"]) == t
-        if t in log_set and probe is not None and not resumed_log:
-            rec = {k: v.detach() for k, v in probe(model).items()}
-            if val_probe is not None:
-                rec["val_loss"] = val_probe(model)["eval_loss"].detach()
-            with torch.no_grad():
-                rec["param_norm"] = torch.sqrt(
-                    sum(p.detach().pow(2).reshape(S, -1).sum(-1) for p in model.parameters())
+    try:
+        while True:
+            i = t - done
+            resumed_log = bool(state.logs) and int(state.logs[-1]["step"]) == t
+            probe_now = t in log_set and probe is not None and not resumed_log
+            ckpt_now = t in ckpt_set and on_checkpoint is not None and t > 0
+            if compiled is not None and (probe_now or ckpt_now):
+                compiled.sync()
+            if probe_now:
+                rec = {k: v.detach() for k, v in probe(model).items()}
+                if val_probe is not None:
+                    rec["val_loss"] = val_probe(model)["eval_loss"].detach()
+                with torch.no_grad():
+                    rec["param_norm"] = torch.sqrt(
+                        sum(p.detach().pow(2).reshape(S, -1).sum(-1) for p in model.parameters())
+                    )
+                rec = {k: v.cpu() for k, v in rec.items()}
+                if not all(bool(torch.isfinite(v).all()) for v in rec.values()):
+                    check(max(i - 1, 0))
+                    raise fail(f"training diverged: non-finite predictions at step {t}", t, i)
+                rec["step"] = t
+                state.logs.append(rec)
+                if on_log is not None:
+                    on_log(t, rec)
+            if ckpt_now:
+                check(i - 1)
+                if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise fail(f"training diverged: non-finite parameters at step {t}", t, i)
+                snapshot = FitState(
+                    losses=torch.cat([state.losses, buf[:i].detach().cpu()]),
+                    logs=state.logs,
+                    step=t,
+                    engine=state.engine,
                 )
-            rec = {k: v.cpu() for k, v in rec.items()}
-            if not all(bool(torch.isfinite(v).all()) for v in rec.values()):
-                check(max(i - 1, 0))
-                raise fail(f"training diverged: non-finite predictions at step {t}", t, i)
-            rec["step"] = t
-            state.logs.append(rec)
-            if on_log is not None:
-                on_log(t, rec)
-        if t in ckpt_set and on_checkpoint is not None and t > 0:
-            check(i - 1)
-            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                raise fail(f"training diverged: non-finite parameters at step {t}", t, i)
-            snapshot = FitState(
-                losses=torch.cat([state.losses, buf[:i].detach().cpu()]), logs=state.logs, step=t
-            )
-            on_checkpoint(t, snapshot)
-        if t >= end:
-            break
-        # the batch is drawn only now, after any checkpoint of step t: a checkpoint's data state
-        # is then exactly "before batch t", and a resumed run draws the same batches
-        seq = data.next()
-        try:
-            optimizer.zero_grad(set_to_none=True)
-            if fused:
-                tgt = data.targets(seq, dtype)
-                loss = model.loss_and_grad(seq, tgt, exhaustive=data.exhaustive)
-            else:
-                loss = _loss(model, seq, data, dtype, output_every_step)
-                loss.sum().backward()
-            buf[i] = loss.detach()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        except KeyboardInterrupt:
-            end = t  # interrupted before this step's update: the model is still at step t
-            break
-        optimizer.step()
-        t += 1
-        if progress is not None:
-            progress.update(1)
-            if t % 200 == 0:
-                progress.set_postfix_str(f"loss {float(loss.detach().mean()):.4g}")
-        if t % check_every == 0:
-            check(i)
+                on_checkpoint(t, snapshot)
+            if t >= end:
+                break
+            if compiled is not None:
+                # run up to the next log / checkpoint / finiteness-check step in one call
+                nxt = stops[np.searchsorted(stops, t, side="right") :]
+                stop = min(end, (t // check_every + 1) * check_every, *nxt[:1].tolist())
+                m = stop - t
+                try:
+                    compiled.run(m, buf.numpy()[i : i + m])
+                except KeyboardInterrupt as exc:
+                    t += int(getattr(exc, "done", 0))
+                    end = t
+                    break
+                t = stop
+                if progress is not None:
+                    progress.update(m)
+                    progress.set_postfix_str(f"loss {float(buf[i + m - 1].mean()):.4g}")
+                if t % check_every == 0:
+                    check(t - done - 1)
+                continue
+            # the batch is drawn only now, after any checkpoint of step t: a checkpoint's data
+            # state is then exactly "before batch t", and a resumed run draws the same batches
+            seq = data.next()
+            try:
+                optimizer.zero_grad(set_to_none=True)
+                if fused:
+                    tgt = data.targets(seq, dtype)
+                    loss = model.loss_and_grad(seq, tgt, exhaustive=data.exhaustive)
+                else:
+                    loss = _loss(model, seq, data, dtype, output_every_step)
+                    loss.sum().backward()
+                buf[i] = loss.detach()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            except KeyboardInterrupt:
+                end = t  # interrupted before this step's update: the model is still at step t
+                break
+            optimizer.step()
+            t += 1
+            if progress is not None:
+                progress.update(1)
+                if t % 200 == 0:
+                    progress.set_postfix_str(f"loss {float(loss.detach().mean()):.4g}")
+            if t % check_every == 0:
+                check(i)
+    finally:
+        if compiled is not None:
+            compiled.sync()
+            compiled.close()
     if end > done:
         check(end - done - 1)
     state.losses = torch.cat([state.losses, buf[: end - done].detach().cpu()])

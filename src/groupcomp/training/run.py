@@ -271,6 +271,7 @@ def _summary(
         "agf": agf,
         "wall_time_s": wall,
         "steps_per_s": steps_run / wall if wall > 0 else float("nan"),
+        "engine": state.engine,
         **provenance(),
     }
     return _jsonable(out)
@@ -454,6 +455,8 @@ def train(
             on_checkpoint=on_checkpoint,
             stop_after=stop_after,
             progress=bar,
+            engine=str(cfg.train.engine),
+            threads=None if cfg.train.threads is None else int(cfg.train.threads),
         )
         if state.step < steps:
             status = "interrupted"

@@ -1,0 +1,429 @@
+"""Compiled full-batch training steps for small two-layer networks (numba).
+
+A D3 step of the two-layer net is ~0.3 MFLOP: torch spends ~20× longer launching its ~15 kernels
+than doing the arithmetic (docs/performance.md). This module runs many complete steps — forward,
+exact gradients, per-neuron SGD update — inside one compiled loop, with every per-sample vector
+(length ``H``) kept in the L1 cache. Same maths as :meth:`TwoLayerNet.loss_and_grad` followed by
+:class:`~groupcomp.optim.PerNeuronSGD` (tested equal to float rounding); only the order of the
+floating-point sums differs.
+
+Scope (anything else falls back to the torch path): ``TwoLayerNet`` on the CPU, a fixed full
+batch (``task.data`` = ``exhaustive`` or a fixed train split), activations ``power``/``square``/
+``relu``/``relu2``/``linear``, ``PerNeuronSGD`` (one group, no momentum) or plain ``SGD`` (no
+momentum / weight decay), no gradient clipping, no every-step outputs.
+
+Layout inside the kernel (per model ``s``; neuron index last so that every inner loop is a
+contiguous, vectorisable loop over ``H``): ``V[j, m, h] = W_in[s, h, j, m]`` ``(k, n, H)`` and
+``Wt[o, h] = W_out[s, h, o]`` ``(n, H)``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "AUTO_MAX_FLOPS",
+    "ENGINES",
+    "CompiledTrainer",
+    "choose_engine_reason",
+    "compiled_unsupported_reason",
+    "numba_available",
+    "step_flops",
+]
+
+#: values of ``train.engine``
+ENGINES: tuple[str, ...] = ("auto", "torch", "numba")
+
+#: ``engine="auto"`` uses the kernel for one model when a step costs fewer FLOPs than this; above
+#: it, torch's multi-threaded matmuls win on a single model (crossover measured with
+#: ``python -m benchmarks``, docs/performance.md). Ensembles of at least as many models as cores
+#: always use the kernel (one model per core, no synchronisation).
+AUTO_MAX_FLOPS = 3e8
+
+_ACT_CODES = {"power": 0, "square": 0, "relu": 1, "relu2": 2, "linear": 3}
+_KERNEL: Any = None
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (the compiled engine needs it)."""
+    try:
+        import numba  # noqa: F401
+    except Exception:  # pragma: no cover - numba is a dependency; this guards odd platforms
+        return False
+    return True
+
+
+def compiled_unsupported_reason(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    full_batch: bool,
+    grad_clip: float | None = None,
+    output_every_step: bool = False,
+) -> str | None:
+    """``None`` if the compiled engine can train this set-up, else why not (one sentence)."""
+    from groupcomp.models import TwoLayerNet
+    from groupcomp.optim import PerNeuronSGD
+
+    if not isinstance(model, TwoLayerNet):
+        return f"the model is {type(model).__name__}, not TwoLayerNet"
+    if model.encoding.device.type != "cpu":
+        return f"the device is {model.encoding.device}, not the CPU"
+    if model.encoding.dtype not in (torch.float32, torch.float64):
+        return f"the dtype is {model.encoding.dtype}, not float32/float64"
+    if model.activation.name not in _ACT_CODES:
+        return (
+            f"the activation is {model.activation.name!r}; compiled: "
+            f"{', '.join(sorted(_ACT_CODES))}"
+        )
+    if not full_batch:
+        return "the data are not one fixed full batch (minibatch / online)"
+    if grad_clip is not None:
+        return "gradient clipping is on"
+    if output_every_step:
+        return "the task asks for every-step outputs"
+    groups = optimizer.param_groups
+    if len(groups) != 1 or [id(p) for p in groups[0]["params"]] != [
+        id(model.W_in),
+        id(model.W_out),
+    ]:
+        return "the optimiser does not hold exactly (W_in, W_out) in one group"
+    g = groups[0]
+    if isinstance(optimizer, PerNeuronSGD):
+        if g["momentum"] != 0:
+            return "per-neuron SGD has momentum"
+        return None
+    if type(optimizer) is torch.optim.SGD:
+        if g["momentum"] != 0 or g["weight_decay"] != 0 or g.get("maximize", False):
+            return "SGD has momentum, weight decay or maximize"
+        return None
+    return f"the optimiser is {type(optimizer).__name__} (compiled: per-neuron SGD, SGD)"
+
+
+def step_flops(B: int, k: int, H: int, n: int) -> float:
+    """Floating-point operations of one full-batch step of one ``TwoLayerNet`` (fused
+    gradients): lookup tables ``2·k·H·n²``, read-out ``2·B·H·n``, read-out and hidden gradients
+    ``4·B·H·n``, input-weight gradient ``2·k·H·n²``, element-wise terms ``B·H·(k + 4)``."""
+    return 6.0 * B * H * n + 4.0 * k * H * n * n + B * H * (k + 4)
+
+
+def choose_engine_reason(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    full_batch: bool,
+    grad_clip: float | None = None,
+    output_every_step: bool = False,
+    batch: int | None = None,
+    forced: bool = False,
+) -> str | None:
+    """``None`` if the compiled kernel should run this set-up, else why not.
+
+    ``forced=False`` (``engine="auto"``) also declines large single models, whose steps are
+    faster with torch's multi-threaded matmuls (:data:`AUTO_MAX_FLOPS`). ``batch`` is the full
+    batch size (default: all ``n^k`` sequences).
+    """
+    reason = compiled_unsupported_reason(
+        model,
+        optimizer,
+        full_batch=full_batch,
+        grad_clip=grad_clip,
+        output_every_step=output_every_step,
+    )
+    if reason is None and not numba_available():
+        reason = "numba is not installed"
+    if reason is not None or forced:
+        return reason
+    B = batch if batch is not None else model.n**model.k
+    flops = step_flops(B, model.k, model.hidden, model.n)
+    cores = os.cpu_count() or 1
+    if flops > AUTO_MAX_FLOPS and model.num_models < cores:
+        return f"a step costs {flops:.2g} FLOPs (> {AUTO_MAX_FLOPS:.0e}): torch is faster"
+    return None
+
+
+def _kernel():
+    """Compile (or load from numba's on-disk cache) the step kernel on first use."""
+    global _KERNEL
+    if _KERNEL is None:
+        from numba import njit
+
+        _KERNEL = njit(fastmath=True, nogil=True, cache=True)(_steps_py)
+    return _KERNEL
+
+
+def _steps_py(V, Wt, enc, seq, tgt, hyper, act, p, steps, losses, counter):
+    """``steps`` full-batch steps of one model, in place (compiled by numba).
+
+    ``V``: ``(k, n, H)``; ``Wt``: ``(n, H)``; ``enc``: ``(n, n)``; ``seq``: ``(B, k)`` int64;
+    ``tgt``: ``(B, n)``; ``hyper`` (model dtype): ``[0, 2/(B·n), lr, κ, eps, p]``; ``act``: 0 power
+    ``z^p``, 1 relu, 2 relu², 3 linear; ``losses``: ``(≥ steps,)`` mean-MSE before each update;
+    ``counter[0]``: steps done (for interrupts).
+    """
+    k, n, H = V.shape
+    B = seq.shape[0]
+    zero = hyper[0]
+    c = hyper[1]
+    lr = hyper[2]
+    kappa = hyper[3]
+    eps = hyper[4]
+    pf = hyper[5]
+    one = c / c
+    two = one + one
+    T = np.empty((k, n, H), V.dtype)
+    dT = np.empty((k, n, H), V.dtype)
+    dWt = np.empty((n, H), V.dtype)
+    z = np.empty(H, V.dtype)
+    a = np.empty(H, V.dtype)
+    ds = np.empty(H, V.dtype)
+    dz = np.empty(H, V.dtype)
+    gr = np.empty(n, V.dtype)
+    sc = np.empty(H, V.dtype)
+    dv = np.empty(H, V.dtype)
+    for t in range(steps):
+        # lookup tables T[j, g] = Σ_m enc[g, m] V[j, m]
+        for j in range(k):
+            for g in range(n):
+                Tr = T[j, g]
+                for h in range(H):
+                    Tr[h] = zero
+                for m in range(n):
+                    e = enc[g, m]
+                    Vr = V[j, m]
+                    for h in range(H):
+                        Tr[h] += e * Vr[h]
+        dT[:] = zero
+        dWt[:] = zero
+        L = zero
+        for b in range(B):
+            r0 = T[0, seq[b, 0]]
+            for h in range(H):
+                z[h] = r0[h]
+            for j in range(1, k):
+                row = T[j, seq[b, j]]
+                for h in range(H):
+                    z[h] += row[h]
+            # activation and its derivative
+            if act == 0:
+                if p == 2:
+                    for h in range(H):
+                        a[h] = z[h] * z[h]
+                        ds[h] = two * z[h]
+                elif p == 3:
+                    for h in range(H):
+                        z2 = z[h] * z[h]
+                        a[h] = z2 * z[h]
+                        ds[h] = (two + one) * z2
+                elif p == 1:
+                    for h in range(H):
+                        a[h] = z[h]
+                        ds[h] = one
+                else:
+                    for h in range(H):
+                        zp = z[h] ** (p - 1)
+                        a[h] = zp * z[h]
+                        ds[h] = pf * zp
+            elif act == 1:
+                for h in range(H):
+                    if z[h] > zero:
+                        a[h] = z[h]
+                        ds[h] = one
+                    else:
+                        a[h] = zero
+                        ds[h] = zero
+            elif act == 2:
+                for h in range(H):
+                    r = max(z[h], zero)
+                    a[h] = r * r
+                    ds[h] = two * r
+            else:
+                for h in range(H):
+                    a[h] = z[h]
+                    ds[h] = one
+            # read-out, residual, gradient of the loss w.r.t. the output
+            for o in range(n):
+                s = zero
+                w = Wt[o]
+                for h in range(H):
+                    s += a[h] * w[h]
+                r = s - tgt[b, o]
+                L += r * r
+                gr[o] = r * c
+            for h in range(H):
+                dz[h] = zero
+            for o in range(n):
+                go = gr[o]
+                w = Wt[o]
+                d = dWt[o]
+                for h in range(H):
+                    d[h] += go * a[h]
+                    dz[h] += go * w[h]
+            for h in range(H):
+                dz[h] *= ds[h]
+            for j in range(k):
+                row = dT[j, seq[b, j]]
+                for h in range(H):
+                    row[h] += dz[h]
+        losses[t] = L * c / two
+        # per-neuron step size lr·max(‖θ_h‖, eps)^(2−κ), from the parameters before the update
+        for h in range(H):
+            sc[h] = zero
+        for j in range(k):
+            for m in range(n):
+                Vr = V[j, m]
+                for h in range(H):
+                    sc[h] += Vr[h] * Vr[h]
+        for o in range(n):
+            w = Wt[o]
+            for h in range(H):
+                sc[h] += w[h] * w[h]
+        if kappa == two:
+            for h in range(H):
+                sc[h] = lr
+        else:
+            for h in range(H):
+                sc[h] = lr * max(np.sqrt(sc[h]), eps) ** (two - kappa)
+        # dV[j, m] = Σ_g enc[g, m] dT[j, g];  V -= sc · dV;  Wt -= sc · dWt
+        for j in range(k):
+            for m in range(n):
+                for h in range(H):
+                    dv[h] = zero
+                for g in range(n):
+                    e = enc[g, m]
+                    dr = dT[j, g]
+                    for h in range(H):
+                        dv[h] += dr[h] * e
+                Vr = V[j, m]
+                for h in range(H):
+                    Vr[h] -= sc[h] * dv[h]
+        for o in range(n):
+            w = Wt[o]
+            d = dWt[o]
+            for h in range(H):
+                w[h] -= sc[h] * d[h]
+        counter[0] = t + 1
+
+
+class CompiledTrainer:
+    """Runs full-batch steps of a :class:`TwoLayerNet` in the compiled kernel.
+
+    The parameters live in kernel layout while steps run; :meth:`sync` writes them back into the
+    model's tensors (call it before anything reads the model: probes, checkpoints, the end).
+
+    Args:
+        model: a ``TwoLayerNet`` (see :func:`compiled_unsupported_reason`).
+        optimizer: its per-neuron SGD / SGD optimiser (its ``lr`` is read at every :meth:`run`).
+        seq: ``(B, k)`` the full batch; ``target``: ``(B, n)`` its targets.
+        threads: worker threads; ensemble members are split between them (default: up to the
+            number of cores, never more than the number of models).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        seq: torch.Tensor,
+        target: torch.Tensor,
+        threads: int | None = None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.dtype = model.encoding.detach().numpy().dtype
+        self.S = model.num_models
+        self.enc = np.ascontiguousarray(model.encoding.detach().numpy())
+        self.seq = np.ascontiguousarray(seq.detach().cpu().numpy().astype(np.int64))
+        tgt = target.detach().cpu()
+        if tgt.dim() == 3:  # (S, B, n) with identical rows is not expected for a full batch
+            raise ValueError("the compiled engine needs one (B, n) target shared by all models")
+        self.tgt = np.ascontiguousarray(tgt.numpy().astype(self.dtype))
+        act = model.activation
+        self.act = _ACT_CODES[act.name]
+        self.p = int(act.power) if act.name == "power" else 2
+        cores = os.cpu_count() or 1
+        self.threads = max(1, min(self.S, threads or cores))
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self.load()
+
+    def load(self) -> None:
+        """Copy the model's current parameters into the kernel layout."""
+        m = self.model
+        self.V = np.ascontiguousarray(m.W_in.detach().numpy().transpose(0, 2, 3, 1))
+        self.Wt = np.ascontiguousarray(m.W_out.detach().numpy().transpose(0, 2, 1))
+
+    def sync(self) -> None:
+        """Write the kernel's parameters back into the model (in place)."""
+        with torch.no_grad():
+            self.model.W_in.copy_(torch.from_numpy(self.V.transpose(0, 3, 1, 2)))
+            self.model.W_out.copy_(torch.from_numpy(self.Wt.transpose(0, 2, 1)))
+
+    def _hyper(self) -> np.ndarray:
+        g = self.optimizer.param_groups[0]
+        deg = g.get("degree", None)
+        kappa = 2.0 if deg is None else float(deg)
+        B, n = self.seq.shape[0], self.enc.shape[0]
+        eps = float(g.get("eps", 1e-12))
+        return np.array([0.0, 2.0 / (B * n), g["lr"], kappa, eps, self.p], dtype=self.dtype)
+
+    def run(self, steps: int, losses: np.ndarray) -> int:
+        """Run ``steps`` steps of every model; ``losses``: ``(steps, S)`` is filled with the
+        mean-MSE before each update. Returns ``steps``.
+
+        Raises:
+            _Interrupted: Ctrl-C arrived; the chunk was still completed for every model.
+        """
+        kern = _kernel()
+        hyper = self._hyper()
+        S = self.S
+        out = np.empty((S, steps), dtype=self.dtype)
+        counters = np.zeros((S, 1), dtype=np.int64)
+
+        def one(s: int) -> None:
+            kern(
+                self.V[s], self.Wt[s], self.enc, self.seq, self.tgt, hyper, self.act, self.p,
+                steps, out[s], counters[s],
+            )  # fmt: skip
+
+        def block(lo: int, hi: int) -> None:
+            for s in range(lo, hi):
+                one(s)
+
+        try:
+            if self._pool is None:
+                block(0, S)
+            else:
+                edges = np.linspace(0, S, self.threads + 1).astype(int)
+                pairs = zip(edges[:-1], edges[1:], strict=True)
+                futs = [self._pool.submit(block, lo, hi) for lo, hi in pairs]
+                for f in futs:
+                    f.result()
+        except KeyboardInterrupt:
+            # a kernel call cannot be interrupted half-way: finish this chunk for every model
+            # (at most a few hundred steps), so that all models stop at the same step
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            for s in range(S):
+                if counters[s, 0] == 0:
+                    one(s)
+            losses[:] = out.T
+            raise _Interrupted(steps) from None
+        losses[:] = out.T
+        return steps
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`CompiledTrainer.run`; ``done`` steps were completed by every model."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(done)
+        self.done = done
