@@ -53,6 +53,41 @@ def _fmt(v: object, nd: int = 3) -> str:
     return str(v)
 
 
+def _derived(results: list[dict]) -> dict[str, float]:
+    """Throughput ratios of the seed cases and engine speed-ups, from this run only."""
+    by = {r.get("name"): r for r in results}
+    out: dict[str, float] = {}
+
+    def rate(name: str) -> float | None:
+        r = by.get(name, {})
+        return r.get("seed_steps_per_s") or r.get("steps_per_s")
+
+    pairs = {
+        "d3 64 seeds: batched / sequential (auto engine)": (
+            "seeds:d3 64 batched auto",
+            "seeds:d3 64 sequential auto",
+        ),
+        "d3 64 seeds: batched / sequential (torch engine)": (
+            "seeds:d3 64 batched torch",
+            "seeds:d3 64 sequential torch",
+        ),
+        "d3 64 seeds: batched auto / sequential torch": (
+            "seeds:d3 64 batched auto",
+            "seeds:d3 64 sequential torch",
+        ),
+    }
+    for name in PRESETS[:-1]:
+        pairs[f"{name}: default engine / torch engine (steps/s)"] = (
+            f"train:{name}",
+            f"train:{name} torch",
+        )
+    for key, (a, b) in pairs.items():
+        ra, rb = rate(a), rate(b)
+        if ra and rb:
+            out[key] = ra / rb
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer steps (smoke run, not for reports)")
@@ -72,35 +107,47 @@ def main(argv: list[str] | None = None) -> int:
                 "steps_scale": 0.1 if quick else 1.0,
             }
         )
+    for name in PRESETS[:-1]:  # the same presets on the torch engine (a5 uses torch anyway)
+        cases.append(
+            {
+                "name": f"train:{name} torch",
+                "kind": "train",
+                "preset": name,
+                "engine": "torch",
+                "threads": args.threads,
+                "steps_scale": 0.1 if quick else (0.25 if name == "d3" else 1.0),
+            }
+        )
     cases.append(
         {
-            "name": "train:d3 1 vs all threads",
+            "name": "train:d3 torch 1 vs all threads",
             "kind": "train",
             "preset": "d3",
+            "engine": "torch",
             "threads": 2,
             "steps_scale": 0.1 if quick else 0.25,
         }
     )
-    cases.append(
-        {
-            "name": "seeds:d3 64 batched",
-            "kind": "seeds",
-            "preset": "d3",
-            "seeds": 64,
-            "batched": True,
-            "steps": 500 if quick else 2000,
-        }
-    )
-    cases.append(
-        {
-            "name": "seeds:d3 64 sequential",
-            "kind": "seeds",
-            "preset": "d3",
-            "seeds": 64,
-            "batched": False,
-            "steps": 500 if quick else 2000,
-        }
-    )
+    cases.append({"name": "e2e:d3 train()", "kind": "e2e", "preset": "d3"})
+    seed_steps = 500 if quick else 2000
+    for engine, batched, runs in (
+        ("auto", True, 1),
+        ("auto", False, 64),
+        ("torch", True, 1),
+        ("torch", False, 8),
+    ):
+        cases.append(
+            {
+                "name": f"seeds:d3 64 {'batched' if batched else 'sequential'} {engine}",
+                "kind": "seeds",
+                "preset": "d3",
+                "seeds": 64,
+                "batched": batched,
+                "engine": engine,
+                "runs": runs,
+                "steps": seed_steps,
+            }
+        )
     cases.append({"name": "online:A5 k=6", "kind": "online", "steps": 20 if quick else 100})
     cases.append({"name": "theory", "kind": "theory"})
     cases.append({"name": "irreps", "kind": "irreps"})
@@ -121,16 +168,19 @@ def main(argv: list[str] | None = None) -> int:
             ref
             and r.get("wall_s")
             and r.get("name", "").startswith("train:")
-            and "vs" not in r["name"]
+            and r.get("note") == "full preset"
         ):
             r["speedup_vs_reference"] = ref / r["wall_s"]
     # table
     cols = [
         "name",
+        "engine",
         "threads",
         "steps",
         "wall_s",
+        "warmup_s",
         "steps_per_s",
+        "seed_steps_per_s",
         "gflops",
         "fraction_of_matmul_peak",
         "peak_rss_mb",
@@ -147,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['name']}: {k}: {_fmt(v)} s")
         if r.get("error"):
             print(f"{r['name']}: ERROR {r['error']}")
+    derived = _derived(results)
+    for k, v in derived.items():
+        print(f"{k}: {_fmt(v)}")
     doc = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": {
@@ -157,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": quick,
         "total_s": time.perf_counter() - t0,
         "results": results,
+        "derived": derived,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

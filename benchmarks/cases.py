@@ -52,10 +52,25 @@ def case_matmul(spec: dict) -> dict:
     }
 
 
+def _warm_kernel(preset: str, engine: str) -> float:
+    """Seconds to get the compiled kernel ready (numba's on-disk cache, or a compile when the
+    cache is cold), measured on a throw-away 1-step run so the timed run excludes it."""
+    from groupcomp.config import load_config
+    from groupcomp.training import build, fit
+
+    if engine == "torch":
+        return 0.0
+    b = build(load_config(preset, ["train.progress=false"]))
+    t0 = time.perf_counter()
+    fit(b.model, b.task, b.optimizer, b.data, steps=1, engine=engine)
+    return time.perf_counter() - t0
+
+
 def case_train(spec: dict) -> dict:
     from groupcomp.config import load_config
     from groupcomp.training import build, fit
 
+    engine = spec.get("engine", "auto")
     cfg = load_config(spec["preset"], ["train.progress=false"])
     steps = max(10, int(round(cfg.train.steps * spec.get("steps_scale", 1.0))))
     b = build(cfg)
@@ -63,21 +78,52 @@ def case_train(spec: dict) -> dict:
 
     threads = spec.get("threads") or _threads(cfg, b.model, b.task)
     t = _set_threads(threads)
+    warm = _warm_kernel(spec["preset"], engine)
     B = b.data.next().shape[-2]
     flops = two_layer_flops(b.model.num_models, B, b.task.k, b.model.hidden, b.task.n)
     t0 = time.perf_counter()
-    fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+    st = fit(b.model, b.task, b.optimizer, b.data, steps=steps, engine=engine)
     wall = time.perf_counter() - t0
     return {
         "name": spec["name"],
         "preset": spec["preset"],
+        "engine": st.engine,
         "threads": t,
         "steps": steps,
         "wall_s": wall * cfg.train.steps / steps,
+        "warmup_s": warm,
         "steps_per_s": steps / wall,
         "gflops": flops * steps / wall / 1e9,
         "peak_rss_mb": _peak_mb(),
         "note": "full preset" if steps == cfg.train.steps else f"{steps} steps, wall scaled",
+    }
+
+
+def case_e2e(spec: dict) -> dict:
+    """The whole ``train()`` of a preset into a fresh run folder: probes at the log steps,
+    checkpoints, metrics.parquet, summary and figures (what ``groupcomp train`` does)."""
+    import tempfile
+
+    from groupcomp.config import load_config
+    from groupcomp.training import train
+
+    cfg = load_config(spec["preset"], ["train.progress=false"])
+    warm = _warm_kernel(spec["preset"], "auto")
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = train(cfg, tmp, quiet=True)
+        total = time.perf_counter() - t0
+    return {
+        "name": spec["name"],
+        "preset": spec["preset"],
+        "engine": res.summary["engine"],
+        "threads": None,
+        "steps": int(cfg.train.steps),
+        "wall_s": total,
+        "warmup_s": warm,
+        "steps_per_s": cfg.train.steps / res.summary["wall_time_s"],
+        "peak_rss_mb": _peak_mb(),
+        "note": f"train() incl. outputs; its fit loop {res.summary['wall_time_s']:.3g} s",
     }
 
 
@@ -86,29 +132,34 @@ def case_seeds(spec: dict) -> dict:
     from groupcomp.training import build, fit
 
     _set_threads(1)
+    engine = spec.get("engine", "auto")
     S, steps = int(spec["seeds"]), int(spec["steps"])
+    warm = _warm_kernel(spec["preset"], engine)
+    used = set()
     if spec["batched"]:
         cfg = load_config(spec["preset"], [f"train.seeds=[{','.join(map(str, range(S)))}]"])
         b = build(cfg)
         t0 = time.perf_counter()
-        fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+        used.add(fit(b.model, b.task, b.optimizer, b.data, steps=steps, engine=engine).engine)
         wall = time.perf_counter() - t0
         runs = 1
     else:
-        # time 8 sequential single-seed runs and scale to S (stated in the note)
-        runs = 8
+        # time `runs` sequential single-seed runs and scale to S (stated in the note)
+        runs = int(spec.get("runs", 8))
         wall = 0.0
         for s in range(runs):
             b = build(load_config(spec["preset"], [f"train.seeds=[{s}]"]))
             t0 = time.perf_counter()
-            fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+            used.add(fit(b.model, b.task, b.optimizer, b.data, steps=steps, engine=engine).engine)
             wall += time.perf_counter() - t0
         wall *= S / runs
     return {
         "name": spec["name"],
+        "engine": "/".join(sorted(used)),
         "threads": 1,
         "steps": steps,
         "wall_s": wall,
+        "warmup_s": warm,
         "seed_steps_per_s": S * steps / wall,
         "peak_rss_mb": _peak_mb(),
         "note": "batched" if spec["batched"] else f"{runs} runs timed, scaled to {S}",
@@ -204,6 +255,7 @@ def main() -> None:
     fn = {
         "matmul": case_matmul,
         "train": case_train,
+        "e2e": case_e2e,
         "seeds": case_seeds,
         "online": case_online,
         "theory": case_theory,

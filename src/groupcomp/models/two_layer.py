@@ -116,18 +116,21 @@ class TwoLayerNet(EnsembleModel):
         if exhaustive:
             # the (S, n^k, H) activations go into reused work buffers: allocating them afresh
             # every step costs more in page faults than the arithmetic (docs/performance.md)
-            z = self._work("z", (S, *([n] * k), H), table.dtype)
             table = table.contiguous()  # broadcast adds are ~10x slower on the strided view
-            t0 = table[:, 0].reshape(S, n, *([1] * (k - 1)), H)
+            # sequences are lexicographic (slot 0 most significant): prefix sums over j slots
+            # have shape (S, n^j, H), and the last one is z
+            z = self._work("z", (S, n**k, H), table.dtype)
+            cur = table[:, 0]
             if k == 1:
-                z.copy_(t0)
-            else:
-                shape = [S, 1, n] + [1] * (k - 2) + [H]
-                torch.add(t0, table[:, 1].reshape(shape), out=z)
-            for j in range(2, k):
-                shape = [S] + [1] * k + [H]
-                shape[1 + j] = n
-                z.add_(table[:, j].reshape(shape))
+                z.copy_(cur)
+            for j in range(1, k):
+                dst = z if j == k - 1 else self._work(f"z{j}", (S, n ** (j + 1), H), z.dtype)
+                torch.add(
+                    cur.reshape(S, n**j, 1, H),
+                    table[:, j].reshape(S, 1, n, H),
+                    out=dst.view(S, n**j, n, H),
+                )
+                cur = dst
             z = z.view(S, n**k, H)
             per_model = False
         else:
