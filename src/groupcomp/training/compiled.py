@@ -373,8 +373,8 @@ class CompiledTrainer:
         """Run ``steps`` steps of every model; ``losses``: ``(steps, S)`` is filled with the
         mean-MSE before each update. Returns ``steps``.
 
-        Raises:
-            _Interrupted: Ctrl-C arrived; the chunk was still completed for every model.
+        A ``KeyboardInterrupt`` can leave the chunk half done (some models advanced, others
+        not): the caller must then call :meth:`finish`, which completes it for every model.
         """
         kern = _kernel()
         hyper = self._hyper()
@@ -392,38 +392,61 @@ class CompiledTrainer:
             for s in range(lo, hi):
                 one(s)
 
-        try:
-            if self._pool is None:
-                block(0, S)
-            else:
-                edges = np.linspace(0, S, self.threads + 1).astype(int)
-                pairs = zip(edges[:-1], edges[1:], strict=True)
-                futs = [self._pool.submit(block, lo, hi) for lo, hi in pairs]
-                for f in futs:
-                    f.result()
-        except KeyboardInterrupt:
-            # a kernel call cannot be interrupted half-way: finish this chunk for every model
-            # (at most a few hundred steps), so that all models stop at the same step
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-            for s in range(S):
-                if counters[s, 0] == 0:
-                    one(s)
-            losses[:] = out.T
-            raise _Interrupted(steps) from None
-        losses[:] = out.T
+        self._pending = {
+            "steps": steps,
+            "losses": losses,
+            "out": out,
+            "counters": counters,
+            "one": one,
+            "futs": [],
+        }
+        self._last_done = 0
+        if self._pool is None:
+            block(0, S)
+        else:
+            edges = np.linspace(0, S, self.threads + 1).astype(int)
+            pairs = zip(edges[:-1], edges[1:], strict=True)
+            self._pending["futs"] = [self._pool.submit(block, lo, hi) for lo, hi in pairs]
+            for f in self._pending["futs"]:
+                f.result()
+        self._complete()
         return steps
+
+    def _complete(self) -> None:
+        p = self._pending
+        p["losses"][:] = p["out"].T
+        self._last_done = p["steps"]
+        self._pending = None
+
+    def finish(self) -> int:
+        """After a ``KeyboardInterrupt`` in :meth:`run`: complete the interrupted chunk for every
+        model (a kernel call cannot stop half-way, and all models must stop at the same step)
+        and return the number of steps the chunk advanced (0 if it had not started). Further
+        Ctrl-C are ignored meanwhile (the chunk is at most a few hundred steps)."""
+        import signal
+        import threading
+
+        p = getattr(self, "_pending", None)
+        if p is None:
+            return int(getattr(self, "_last_done", 0))
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            for f in p["futs"]:
+                try:  # workers run their blocks to the end (a SIGINT goes to the main thread)
+                    f.result()
+                except BaseException:  # noqa: BLE001 - whatever stopped it, redo below
+                    pass
+            for s in range(self.S):
+                if p["counters"][s, 0] == 0:
+                    p["one"](s)
+            self._complete()
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+        return int(self._last_done)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-
-class _Interrupted(KeyboardInterrupt):
-    """Ctrl-C during :meth:`CompiledTrainer.run`; ``done`` steps were completed by every model."""
-
-    def __init__(self, done: int) -> None:
-        super().__init__(done)
-        self.done = done

@@ -211,7 +211,8 @@ def fit(model: torch.nn.Module, *args: Any, **kwargs: Any) -> FitState:
             model); torch's own thread count is left to the caller.
 
     Raises:
-        DivergenceError: the loss became NaN/inf; ``state.step`` is the last finite step.
+        DivergenceError: the loss became NaN/inf; ``state.step`` is the first step whose loss
+            is not finite (``state.losses`` holds the finite losses before it).
         ConfigError: ``engine`` is unknown, or ``"numba"`` for a set-up the kernel cannot train.
     """
     flag = getattr(model, "check_indices", None)
@@ -365,8 +366,9 @@ def _fit(
                 m = stop - t
                 try:
                     compiled.run(m, buf.numpy()[i : i + m])
-                except KeyboardInterrupt as exc:
-                    t += int(getattr(exc, "done", 0))
+                except KeyboardInterrupt:
+                    # every model completes the chunk (or none started it): stop there
+                    t += compiled.finish()
                     end = t
                     break
                 t = stop

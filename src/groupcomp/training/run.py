@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from groupcomp.config import load_config, to_yaml, validate
-from groupcomp.errors import DivergenceError, GroupcompError, RunFolderError
+from groupcomp.errors import ConfigError, DivergenceError, GroupcompError, RunFolderError
 from groupcomp.groups import FiniteGroup, parse
 from groupcomp.models import QuadraticRNN, TreeNet, TwoLayerNet
 from groupcomp.optim import make_optimizer, resolve_optimizer_name
@@ -216,6 +216,28 @@ def metrics_frame(state: FitState, labels: list[str], seeds: list[int], n: int) 
     return pd.DataFrame(cols)
 
 
+def _check_engine(b: Built) -> None:
+    """``train.engine=numba`` on a set-up the kernel cannot train fails before any output."""
+    cfg = b.cfg
+    if str(cfg.train.engine) != "numba":
+        return
+    from groupcomp.training.compiled import choose_engine_reason
+
+    reason = choose_engine_reason(
+        b.model,
+        b.optimizer,
+        full_batch=b.data.mode == "full",
+        grad_clip=cfg.optim.grad_clip,
+        output_every_step=bool(cfg.model.output_every_step),
+        forced=True,
+    )
+    if reason is not None:
+        raise ConfigError(
+            f"train.engine: 'numba' cannot train this run ({reason}); "
+            "allowed values here: auto, torch"
+        )
+
+
 def _pack_logs(logs: list[dict[str, Any]]) -> dict[str, Any]:
     """The per-log-step records as one stacked tensor per key (pickling ~100 small tensors per
     record made every checkpoint ~10x slower). Inverse: :func:`_unpack_logs`."""
@@ -407,6 +429,7 @@ def train(
     if isinstance(cfg, str):
         cfg = load_config(cfg)
     b = build(cfg)
+    _check_engine(b)
     seeds = [int(s) for s in cfg.train.seeds]
     labels = [r.label for r in b.G.irreps()]
     steps = int(cfg.train.steps)
