@@ -319,21 +319,25 @@ def test_auto_takes_numba_for_a_small_model() -> None:
     assert _fit(b, "auto", 3).engine == "numba"
 
 
-def test_auto_declines_a_large_single_model() -> None:
+def test_auto_declines_a_large_single_model(monkeypatch) -> None:
     cores = os.cpu_count() or 1
     if cores < 2:
         pytest.skip("auto declines large models only when there are more cores than models")
     b = build(load_config("a5", ["train.progress=false"]))  # B = 3600, H = 600, n = 60
     kw = dict(full_batch=True, batch=3600)
-    reason = choose_engine_reason(b.model, b.optimizer, **kw)
+    # the a5 preset (7.8e8 FLOPs per step) is below the threshold: the kernel trains it
+    assert choose_engine_reason(b.model, b.optimizer, **kw) is None
+    big = TwoLayerNet(b.model.encoding, 2, 2000)  # 2.6e9 FLOPs per step
+    opt = PerNeuronSGD(big.neuron_params(), lr=1e-3, degree=big.degree)
+    reason = choose_engine_reason(big, opt, **kw)
     assert reason is not None and "FLOPs" in reason and "torch is faster" in reason
-    assert choose_engine_reason(b.model, b.optimizer, **kw, forced=True) is None
+    assert choose_engine_reason(big, opt, **kw, forced=True) is None
+    monkeypatch.setattr(compiled_mod, "AUTO_MAX_FLOPS", 1e8)
     assert _fit(b, "auto", 1).engine == "torch"
     # an ensemble of one model per core always takes the kernel
-    enc = b.model.encoding
-    big = TwoLayerNet(enc, 2, 600, num_models=cores)
-    opt = PerNeuronSGD(big.neuron_params(), lr=1e-3, degree=big.degree)
-    assert choose_engine_reason(big, opt, **kw) is None
+    ens = TwoLayerNet(b.model.encoding, 2, 2000, num_models=cores)
+    opt = PerNeuronSGD(ens.neuron_params(), lr=1e-3, degree=ens.degree)
+    assert choose_engine_reason(ens, opt, **kw) is None
 
 
 # --------------------------------------------------------------------------- divergence
@@ -419,3 +423,42 @@ def test_train_with_numba_on_an_ineligible_setup_writes_nothing(tmp_path) -> Non
     with pytest.raises(ConfigError, match=r"train\.engine: 'numba' cannot train"):
         train(cfg, tmp_path / "runs", quiet=True)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    "extra, chunks",
+    [
+        ([], 2),
+        ([], 3),
+        (["task.val_fraction=0.3"], 3),
+        (["group=C5", "task.k=3", "optim.lr=1e-7"], 2),
+    ],
+)
+def test_one_model_split_over_threads_equals_torch(monkeypatch, extra, chunks) -> None:
+    """A single model whose samples are split into fixed chunks (the parallel kernel; forced
+    here on a small model) gives torch's numbers to 1e-10 in float64, with a batch that is not a
+    multiple of the 4-sample block (25 train sequences) too, and bit-identical numbers on a
+    second run (the chunking, not the thread scheduling, fixes the summation order)."""
+    monkeypatch.setattr(compiled_mod, "SPLIT_MIN_FLOPS", 0)
+    cfg = [*F64, *extra]
+    ref = build(load_config("d3", cfg))
+    st_ref = _fit(ref, "torch", 150)
+    runs = []
+    for _ in range(2):
+        b = build(load_config("d3", cfg))
+        seq = b.data.next()
+        tr = compiled_mod.CompiledTrainer(
+            b.model, b.optimizer, seq, b.data.targets(seq, torch.float64), threads=chunks
+        )
+        assert tr.split == chunks and tr.threads == 1
+        st = _fit(b, "numba", 150, threads=chunks)
+        runs.append((st, _params(b)))
+    st, params = runs[0]
+    assert st.engine == "numba"
+    torch.testing.assert_close(st.losses, st_ref.losses, rtol=1e-10, atol=0)
+    for p, q in zip(params, _params(ref), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-14)
+    assert float(st.losses[-1, 0]) < 0.9 * float(st.losses[0, 0])
+    assert torch.equal(runs[1][0].losses, st.losses)
+    for p, q in zip(runs[1][1], params, strict=True):
+        assert torch.equal(p, q)

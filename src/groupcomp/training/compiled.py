@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import torch
 
 __all__ = [
     "AUTO_MAX_FLOPS",
+    "SPLIT_MIN_FLOPS",
     "ENGINES",
     "CompiledTrainer",
     "choose_engine_reason",
@@ -39,14 +39,16 @@ __all__ = [
 #: values of ``train.engine``
 ENGINES: tuple[str, ...] = ("auto", "torch", "numba")
 
-#: ``engine="auto"`` uses the kernel for one model when a step costs fewer FLOPs than this; above
-#: it, torch's multi-threaded matmuls win on a single model (crossover measured with
-#: ``python -m benchmarks``, docs/performance.md). Ensembles of at least as many models as cores
-#: always use the kernel (one model per core, no synchronisation).
-AUTO_MAX_FLOPS = 3e8
+#: ``engine="auto"`` uses the kernel for one model when a step costs fewer FLOPs than this. On
+#: the project's 2-core machine the kernel beat torch on every preset, up to a5 (7.8e8 FLOPs per
+#: step: 9.1 vs 10.4 ms, docs/performance.md); above the measured range torch's BLAS is the safer
+#: default. Ensembles of at least as many models as cores always use the kernel.
+AUTO_MAX_FLOPS = 2e9
+#: a single model's step is split over threads only above this many FLOPs (below, starting
+#: the threads costs more than it saves)
+SPLIT_MIN_FLOPS = 2e6
 
 _ACT_CODES = {"power": 0, "square": 0, "relu": 1, "relu2": 2, "linear": 3}
-_KERNEL: Any = None
 
 
 def numba_available() -> bool:
@@ -148,165 +150,18 @@ def choose_engine_reason(
 
 
 def _kernel():
-    """Compile (or load from numba's on-disk cache) the step kernel on first use."""
-    global _KERNEL
-    if _KERNEL is None:
-        from numba import njit
+    """The single-threaded step kernel (compiled, or loaded from numba's on-disk cache, on
+    first use; see :mod:`groupcomp.training._kernels`)."""
+    from groupcomp.training import _kernels
 
-        _KERNEL = njit(fastmath=True, nogil=True, cache=True)(_steps_py)
-    return _KERNEL
+    return _kernels.steps_serial
 
 
-def _steps_py(V, Wt, enc, seq, tgt, hyper, act, p, steps, losses, counter):
-    """``steps`` full-batch steps of one model, in place (compiled by numba).
+def _parallel_kernel():
+    """The kernel that splits each step's samples over threads (one model at a time)."""
+    from groupcomp.training import _kernels
 
-    ``V``: ``(k, n, H)``; ``Wt``: ``(n, H)``; ``enc``: ``(n, n)``; ``seq``: ``(B, k)`` int64;
-    ``tgt``: ``(B, n)``; ``hyper`` (model dtype): ``[0, 2/(B·n), lr, κ, eps, p]``; ``act``: 0 power
-    ``z^p``, 1 relu, 2 relu², 3 linear; ``losses``: ``(≥ steps,)`` mean-MSE before each update;
-    ``counter[0]``: steps done (for interrupts).
-    """
-    k, n, H = V.shape
-    B = seq.shape[0]
-    zero = hyper[0]
-    c = hyper[1]
-    lr = hyper[2]
-    kappa = hyper[3]
-    eps = hyper[4]
-    pf = hyper[5]
-    one = c / c
-    two = one + one
-    T = np.empty((k, n, H), V.dtype)
-    dT = np.empty((k, n, H), V.dtype)
-    dWt = np.empty((n, H), V.dtype)
-    z = np.empty(H, V.dtype)
-    a = np.empty(H, V.dtype)
-    ds = np.empty(H, V.dtype)
-    dz = np.empty(H, V.dtype)
-    gr = np.empty(n, V.dtype)
-    sc = np.empty(H, V.dtype)
-    dv = np.empty(H, V.dtype)
-    for t in range(steps):
-        # lookup tables T[j, g] = Σ_m enc[g, m] V[j, m]
-        for j in range(k):
-            for g in range(n):
-                Tr = T[j, g]
-                for h in range(H):
-                    Tr[h] = zero
-                for m in range(n):
-                    e = enc[g, m]
-                    Vr = V[j, m]
-                    for h in range(H):
-                        Tr[h] += e * Vr[h]
-        dT[:] = zero
-        dWt[:] = zero
-        L = zero
-        for b in range(B):
-            r0 = T[0, seq[b, 0]]
-            for h in range(H):
-                z[h] = r0[h]
-            for j in range(1, k):
-                row = T[j, seq[b, j]]
-                for h in range(H):
-                    z[h] += row[h]
-            # activation and its derivative
-            if act == 0:
-                if p == 2:
-                    for h in range(H):
-                        a[h] = z[h] * z[h]
-                        ds[h] = two * z[h]
-                elif p == 3:
-                    for h in range(H):
-                        z2 = z[h] * z[h]
-                        a[h] = z2 * z[h]
-                        ds[h] = (two + one) * z2
-                elif p == 1:
-                    for h in range(H):
-                        a[h] = z[h]
-                        ds[h] = one
-                else:
-                    for h in range(H):
-                        zp = z[h] ** (p - 1)
-                        a[h] = zp * z[h]
-                        ds[h] = pf * zp
-            elif act == 1:
-                for h in range(H):
-                    if z[h] > zero:
-                        a[h] = z[h]
-                        ds[h] = one
-                    else:
-                        a[h] = zero
-                        ds[h] = zero
-            elif act == 2:
-                for h in range(H):
-                    r = max(z[h], zero)
-                    a[h] = r * r
-                    ds[h] = two * r
-            else:
-                for h in range(H):
-                    a[h] = z[h]
-                    ds[h] = one
-            # read-out, residual, gradient of the loss w.r.t. the output
-            for o in range(n):
-                s = zero
-                w = Wt[o]
-                for h in range(H):
-                    s += a[h] * w[h]
-                r = s - tgt[b, o]
-                L += r * r
-                gr[o] = r * c
-            for h in range(H):
-                dz[h] = zero
-            for o in range(n):
-                go = gr[o]
-                w = Wt[o]
-                d = dWt[o]
-                for h in range(H):
-                    d[h] += go * a[h]
-                    dz[h] += go * w[h]
-            for h in range(H):
-                dz[h] *= ds[h]
-            for j in range(k):
-                row = dT[j, seq[b, j]]
-                for h in range(H):
-                    row[h] += dz[h]
-        losses[t] = L * c / two
-        # per-neuron step size lr·max(‖θ_h‖, eps)^(2−κ), from the parameters before the update
-        for h in range(H):
-            sc[h] = zero
-        for j in range(k):
-            for m in range(n):
-                Vr = V[j, m]
-                for h in range(H):
-                    sc[h] += Vr[h] * Vr[h]
-        for o in range(n):
-            w = Wt[o]
-            for h in range(H):
-                sc[h] += w[h] * w[h]
-        if kappa == two:
-            for h in range(H):
-                sc[h] = lr
-        else:
-            for h in range(H):
-                sc[h] = lr * max(np.sqrt(sc[h]), eps) ** (two - kappa)
-        # dV[j, m] = Σ_g enc[g, m] dT[j, g];  V -= sc · dV;  Wt -= sc · dWt
-        for j in range(k):
-            for m in range(n):
-                for h in range(H):
-                    dv[h] = zero
-                for g in range(n):
-                    e = enc[g, m]
-                    dr = dT[j, g]
-                    for h in range(H):
-                        dv[h] += dr[h] * e
-                Vr = V[j, m]
-                for h in range(H):
-                    Vr[h] -= sc[h] * dv[h]
-        for o in range(n):
-            w = Wt[o]
-            d = dWt[o]
-            for h in range(H):
-                w[h] -= sc[h] * d[h]
-        counter[0] = t + 1
+    return _kernels.steps_parallel
 
 
 class CompiledTrainer:
@@ -319,8 +174,11 @@ class CompiledTrainer:
         model: a ``TwoLayerNet`` (see :func:`compiled_unsupported_reason`).
         optimizer: its per-neuron SGD / SGD optimiser (its ``lr`` is read at every :meth:`run`).
         seq: ``(B, k)`` the full batch; ``target``: ``(B, n)`` its targets.
-        threads: worker threads; ensemble members are split between them (default: up to the
-            number of cores, never more than the number of models).
+        threads: worker threads (default: the number of cores). With at least as many models as
+            threads, the models are split between threads (one single-threaded kernel each);
+            otherwise the models run one after the other, each step's samples split into
+            ``threads`` fixed chunks when a step is large enough (:data:`SPLIT_MIN_FLOPS`). The
+            numbers depend on the chunk count, never on thread scheduling.
     """
 
     def __init__(
@@ -336,16 +194,28 @@ class CompiledTrainer:
         self.dtype = model.encoding.detach().numpy().dtype
         self.S = model.num_models
         self.enc = np.ascontiguousarray(model.encoding.detach().numpy())
-        self.seq = np.ascontiguousarray(seq.detach().cpu().numpy().astype(np.int64))
+        seq_np = seq.detach().cpu().numpy().astype(np.int64)
         tgt = target.detach().cpu()
         if tgt.dim() == 3:  # (S, B, n) with identical rows is not expected for a full batch
             raise ValueError("the compiled engine needs one (B, n) target shared by all models")
-        self.tgt = np.ascontiguousarray(tgt.numpy().astype(self.dtype))
+        tgt_np = tgt.numpy().astype(self.dtype)
+        # pad the batch to a multiple of 4 (the kernel's sample block) with weight-0 samples
+        self.B = B = int(seq_np.shape[0])
+        pad = (-B) % 4
+        self.seq = np.ascontiguousarray(np.concatenate([seq_np, seq_np[:1].repeat(pad, 0)]))
+        self.tgt = np.ascontiguousarray(np.concatenate([tgt_np, tgt_np[:1].repeat(pad, 0)]))
+        self.mask = np.concatenate([np.ones(B), np.zeros(pad)]).astype(self.dtype)
         act = model.activation
         self.act = _ACT_CODES[act.name]
         self.p = int(act.power) if act.name == "power" else 2
         cores = os.cpu_count() or 1
-        self.threads = max(1, min(self.S, threads or cores))
+        want = max(1, int(threads or cores))
+        self.split = 1
+        if self.S < want:
+            flops = step_flops(B, model.k, model.hidden, model.n)
+            if flops >= SPLIT_MIN_FLOPS:
+                self.split = want
+        self.threads = min(self.S, want) if self.split == 1 else 1
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self.load()
 
@@ -365,7 +235,7 @@ class CompiledTrainer:
         g = self.optimizer.param_groups[0]
         deg = g.get("degree", None)
         kappa = 2.0 if deg is None else float(deg)
-        B, n = self.seq.shape[0], self.enc.shape[0]
+        B, n = self.B, self.enc.shape[0]
         eps = float(g.get("eps", 1e-12))
         return np.array([0.0, 2.0 / (B * n), g["lr"], kappa, eps, self.p], dtype=self.dtype)
 
@@ -376,17 +246,29 @@ class CompiledTrainer:
         A ``KeyboardInterrupt`` can leave the chunk half done (some models advanced, others
         not): the caller must then call :meth:`finish`, which completes it for every model.
         """
-        kern = _kernel()
         hyper = self._hyper()
         S = self.S
         out = np.empty((S, steps), dtype=self.dtype)
         counters = np.zeros((S, 1), dtype=np.int64)
+        if self.split > 1:
+            import numba
 
-        def one(s: int) -> None:
-            kern(
-                self.V[s], self.Wt[s], self.enc, self.seq, self.tgt, hyper, self.act, self.p,
-                steps, out[s], counters[s],
-            )  # fmt: skip
+            numba.set_num_threads(min(self.split, numba.config.NUMBA_NUM_THREADS))
+            pkern = _parallel_kernel()
+
+            def one(s: int) -> None:
+                pkern(
+                    self.V[s], self.Wt[s], self.enc, self.seq, self.tgt, self.mask, hyper,
+                    self.act, self.p, steps, out[s], counters[s], self.split,
+                )  # fmt: skip
+        else:
+            kern = _kernel()
+
+            def one(s: int) -> None:
+                kern(
+                    self.V[s], self.Wt[s], self.enc, self.seq, self.tgt, self.mask, hyper,
+                    self.act, self.p, steps, out[s], counters[s],
+                )  # fmt: skip
 
         def block(lo: int, hi: int) -> None:
             for s in range(lo, hi):

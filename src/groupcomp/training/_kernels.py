@@ -1,0 +1,288 @@
+"""numba kernels of :mod:`groupcomp.training.compiled` (imported only when that engine runs).
+
+One full-batch step of a ``TwoLayerNet`` with per-neuron SGD, for one model, split into
+:func:`tables` (first-layer lookup tables), :func:`accumulate` (forward, loss and gradients over
+a range of samples) and :func:`update` (per-neuron step). Samples are processed four at a time
+(register blocking: each weight row is loaded once for four samples); the batch is padded to a
+multiple of four with samples of weight 0. Every inner loop runs over the neuron index ``h``
+(contiguous, vectorised). Shapes (one model): ``V (k, n, H)``, ``Wt (n, H)``, ``enc (n, n)``,
+``seq (B4, k)``, ``tgt (B4, n)``, ``mask (B4,)``.
+
+``hyper`` (model dtype): ``[0, 2/(B·n), lr, κ, eps, p]`` with ``B`` the real batch size; ``act``:
+0 = ``z^p``, 1 = relu, 2 = relu², 3 = linear.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_OPTS = dict(fastmath=True, nogil=True, cache=True)
+
+
+@njit(**_OPTS)
+def tables(V, enc, T):  # pragma: no cover - compiled
+    """``T[j, g] = Σ_m enc[g, m] V[j, m]``."""
+    k, n, H = V.shape
+    zero = V[0, 0, 0] - V[0, 0, 0]
+    for j in range(k):
+        for g in range(n):
+            Tr = T[j, g]
+            for h in range(H):
+                Tr[h] = zero
+            for m in range(n):
+                e = enc[g, m]
+                Vr = V[j, m]
+                for h in range(H):
+                    Tr[h] += e * Vr[h]
+
+
+@njit(**_OPTS)
+def _activate(z, a, ds, act, p, pf, zero, one):  # pragma: no cover - compiled
+    H = z.shape[0]
+    two = one + one
+    if act == 0:
+        if p == 2:
+            for h in range(H):
+                a[h] = z[h] * z[h]
+                ds[h] = two * z[h]
+        elif p == 3:
+            for h in range(H):
+                z2 = z[h] * z[h]
+                a[h] = z2 * z[h]
+                ds[h] = (two + one) * z2
+        elif p == 1:
+            for h in range(H):
+                a[h] = z[h]
+                ds[h] = one
+        else:
+            for h in range(H):
+                zp = z[h] ** (p - 1)
+                a[h] = zp * z[h]
+                ds[h] = pf * zp
+    elif act == 1:
+        for h in range(H):
+            if z[h] > zero:
+                a[h] = z[h]
+                ds[h] = one
+            else:
+                a[h] = zero
+                ds[h] = zero
+    elif act == 2:
+        for h in range(H):
+            r = max(z[h], zero)
+            a[h] = r * r
+            ds[h] = two * r
+    else:
+        for h in range(H):
+            a[h] = z[h]
+            ds[h] = one
+
+
+@njit(**_OPTS)
+def accumulate(
+    T, Wt, seq, tgt, mask, lo, hi, hyper, act, p, dT, dWt, Z, A, DS, DZ, gr
+):  # pragma: no cover
+    """Add the gradients of samples ``lo..hi`` (multiples of 4) to ``dT`` / ``dWt``; return
+    their summed squared error (as float64). ``Z, A, DS, DZ``: ``(4, H)`` and ``gr``: ``(4, n)`` scratch."""
+    k = T.shape[0]
+    n, H = Wt.shape
+    zero = hyper[0]
+    c = hyper[1]
+    pf = hyper[5]
+    one = c / c
+    L = 0.0  # float64: a float32 running sum over B·n squared errors drifts by ~1e-4
+    for b0 in range(lo, hi, 4):
+        for i in range(4):
+            z = Z[i]
+            r0 = T[0, seq[b0 + i, 0]]
+            for h in range(H):
+                z[h] = r0[h]
+            for j in range(1, k):
+                row = T[j, seq[b0 + i, j]]
+                for h in range(H):
+                    z[h] += row[h]
+            _activate(z, A[i], DS[i], act, p, pf, zero, one)
+        a0 = A[0]
+        a1 = A[1]
+        a2 = A[2]
+        a3 = A[3]
+        for o in range(n):
+            w = Wt[o]
+            s0 = zero
+            s1 = zero
+            s2 = zero
+            s3 = zero
+            for h in range(H):
+                wh = w[h]
+                s0 += a0[h] * wh
+                s1 += a1[h] * wh
+                s2 += a2[h] * wh
+                s3 += a3[h] * wh
+            r = (s0 - tgt[b0, o]) * mask[b0]
+            L += r * r
+            gr[0, o] = r * c
+            r = (s1 - tgt[b0 + 1, o]) * mask[b0 + 1]
+            L += r * r
+            gr[1, o] = r * c
+            r = (s2 - tgt[b0 + 2, o]) * mask[b0 + 2]
+            L += r * r
+            gr[2, o] = r * c
+            r = (s3 - tgt[b0 + 3, o]) * mask[b0 + 3]
+            L += r * r
+            gr[3, o] = r * c
+        d0 = DZ[0]
+        d1 = DZ[1]
+        d2 = DZ[2]
+        d3 = DZ[3]
+        for h in range(H):
+            d0[h] = zero
+            d1[h] = zero
+            d2[h] = zero
+            d3[h] = zero
+        for o in range(n):
+            w = Wt[o]
+            d = dWt[o]
+            g0 = gr[0, o]
+            g1 = gr[1, o]
+            g2 = gr[2, o]
+            g3 = gr[3, o]
+            for h in range(H):
+                d[h] += g0 * a0[h] + g1 * a1[h] + g2 * a2[h] + g3 * a3[h]
+            for h in range(H):
+                wh = w[h]
+                d0[h] += g0 * wh
+                d1[h] += g1 * wh
+                d2[h] += g2 * wh
+                d3[h] += g3 * wh
+        for i in range(4):
+            dz = DZ[i]
+            ds = DS[i]
+            for h in range(H):
+                dz[h] *= ds[h]
+            for j in range(k):
+                row = dT[j, seq[b0 + i, j]]
+                for h in range(H):
+                    row[h] += dz[h]
+    return L
+
+
+@njit(**_OPTS)
+def update(V, Wt, enc, dT, dWt, hyper, sc, dv):  # pragma: no cover - compiled
+    """Per-neuron step ``θ_h -= lr·max(‖θ_h‖, eps)^(2−κ)·∇θ_h`` (norms before the update),
+    with ``∇V[j, m] = Σ_g enc[g, m] dT[j, g]``."""
+    k, n, H = V.shape
+    zero = hyper[0]
+    lr = hyper[2]
+    kappa = hyper[3]
+    eps = hyper[4]
+    two = hyper[1] / hyper[1] + hyper[1] / hyper[1]
+    for h in range(H):
+        sc[h] = zero
+    for j in range(k):
+        for m in range(n):
+            Vr = V[j, m]
+            for h in range(H):
+                sc[h] += Vr[h] * Vr[h]
+    for o in range(n):
+        w = Wt[o]
+        for h in range(H):
+            sc[h] += w[h] * w[h]
+    if kappa == two:
+        for h in range(H):
+            sc[h] = lr
+    else:
+        for h in range(H):
+            sc[h] = lr * max(np.sqrt(sc[h]), eps) ** (two - kappa)
+    for j in range(k):
+        for m in range(n):
+            for h in range(H):
+                dv[h] = zero
+            for g in range(n):
+                e = enc[g, m]
+                dr = dT[j, g]
+                for h in range(H):
+                    dv[h] += dr[h] * e
+            Vr = V[j, m]
+            for h in range(H):
+                Vr[h] -= sc[h] * dv[h]
+    for o in range(n):
+        w = Wt[o]
+        d = dWt[o]
+        for h in range(H):
+            w[h] -= sc[h] * d[h]
+
+
+@njit(**_OPTS)
+def steps_serial(
+    V, Wt, enc, seq, tgt, mask, hyper, act, p, steps, losses, counter
+):  # pragma: no cover
+    """``steps`` full-batch steps of one model on one thread; ``losses[t]`` = mean-MSE before
+    update ``t``; ``counter[0]`` = steps done."""
+    k, n, H = V.shape
+    B4 = seq.shape[0]
+    dt = V.dtype
+    T = np.empty((k, n, H), dt)
+    dT = np.empty((k, n, H), dt)
+    dWt = np.empty((n, H), dt)
+    Z = np.empty((4, H), dt)
+    A = np.empty((4, H), dt)
+    DS = np.empty((4, H), dt)
+    DZ = np.empty((4, H), dt)
+    gr = np.empty((4, n), dt)
+    sc = np.empty(H, dt)
+    dv = np.empty(H, dt)
+    half = hyper[1] / (hyper[1] + hyper[1])
+    for t in range(steps):
+        tables(V, enc, T)
+        dT[:] = hyper[0]
+        dWt[:] = hyper[0]
+        L = accumulate(T, Wt, seq, tgt, mask, 0, B4, hyper, act, p, dT, dWt, Z, A, DS, DZ, gr)
+        losses[t] = L * hyper[1] * half
+        update(V, Wt, enc, dT, dWt, hyper, sc, dv)
+        counter[0] = t + 1
+
+
+@njit(parallel=True, **_OPTS)
+def steps_parallel(
+    V, Wt, enc, seq, tgt, mask, hyper, act, p, steps, losses, counter, nchunks
+):  # pragma: no cover
+    """As :func:`steps_serial`, with each step's samples split into ``nchunks`` fixed chunks
+    processed in parallel and their gradients summed in chunk order (so the numbers depend on
+    ``nchunks`` but not on thread scheduling)."""
+    k, n, H = V.shape
+    B4 = seq.shape[0]
+    dt = V.dtype
+    nb = B4 // 4
+    edges = np.empty(nchunks + 1, np.int64)
+    for c in range(nchunks + 1):
+        edges[c] = 4 * ((nb * c) // nchunks)
+    T = np.empty((k, n, H), dt)
+    dTc = np.empty((nchunks, k, n, H), dt)
+    dWc = np.empty((nchunks, n, H), dt)
+    Lc = np.empty(nchunks, np.float64)
+    Zc = np.empty((nchunks, 4, H), dt)
+    Ac = np.empty((nchunks, 4, H), dt)
+    DSc = np.empty((nchunks, 4, H), dt)
+    DZc = np.empty((nchunks, 4, H), dt)
+    grc = np.empty((nchunks, 4, n), dt)
+    sc = np.empty(H, dt)
+    dv = np.empty(H, dt)
+    half = hyper[1] / (hyper[1] + hyper[1])
+    for t in range(steps):
+        tables(V, enc, T)
+        for c in prange(nchunks):
+            dTc[c] = hyper[0]
+            dWc[c] = hyper[0]
+            Lc[c] = accumulate(
+                T, Wt, seq, tgt, mask, edges[c], edges[c + 1], hyper, act, p,
+                dTc[c], dWc[c], Zc[c], Ac[c], DSc[c], DZc[c], grc[c],
+            )  # fmt: skip
+        L = Lc[0]
+        for c in range(1, nchunks):
+            dTc[0] += dTc[c]
+            dWc[0] += dWc[c]
+            L += Lc[c]
+        losses[t] = L * hyper[1] * half
+        update(V, Wt, enc, dTc[0], dWc[0], hyper, sc, dv)
+        counter[0] = t + 1
