@@ -462,3 +462,29 @@ def test_one_model_split_over_threads_equals_torch(monkeypatch, extra, chunks) -
     assert torch.equal(runs[1][0].losses, st.losses)
     for p, q in zip(runs[1][1], params, strict=True):
         assert torch.equal(p, q)
+
+
+def test_zero_padding_neurons_stay_zero_at_high_degree() -> None:
+    """The kernel pads H to a multiple of 16 with all-zero neurons. With z^5 (κ = 6) in float32,
+    eps^(2−κ) = 1e48 overflows to inf; the padded neurons must still take a zero step (no NaN),
+    and the real ones must follow torch."""
+    cfg = [
+        "group=C3",
+        "template.kind=onehot",
+        "task.k=5",
+        "model.hidden=20",
+        "model.init_scale=1.0",
+        "optim.lr=1e-2",
+        "train.progress=false",
+    ]
+    b = build(load_config("d3", cfg))
+    seq = b.data.next()
+    tr = compiled_mod.CompiledTrainer(b.model, b.optimizer, seq, b.data.targets(seq, torch.float32))
+    assert tr.V.shape[-1] == 32 and tr.Wt.shape[-1] == 32
+    ref = build(load_config("d3", cfg))
+    st_ref = _fit(ref, "torch", 50)
+    st = _fit(b, "numba", 50)
+    assert torch.isfinite(st.losses).all()
+    torch.testing.assert_close(st.losses, st_ref.losses, rtol=1e-4, atol=0)
+    assert float((b.model.W_out - ref.model.W_out).detach().norm() / ref.model.W_out.norm()) < 1e-4
+    assert float(st.losses[-1, 0]) < 0.5 * float(st.losses[0, 0])  # it trained (1.86 -> 0.68)

@@ -6,7 +6,8 @@ a range of samples) and :func:`update` (per-neuron step). Samples are processed 
 (register blocking: each weight row is loaded once for four samples); the batch is padded to a
 multiple of four with samples of weight 0. Every inner loop runs over the neuron index ``h``
 (contiguous, vectorised). Shapes (one model): ``V (k, n, H)``, ``Wt (n, H)``, ``enc (n, n)``,
-``seq (B4, k)``, ``tgt (B4, n)``, ``mask (B4,)``.
+``seq (B4, k)``, ``tgt (B4, n)``, ``mask (B4,)``. The trainer pads ``H`` to a multiple of 16 with
+all-zero neurons (no scalar loop tails; 1.17x on D3's H = 180), which stay exactly zero.
 
 ``hyper`` (model dtype): ``[0, 2/(B·n), lr, κ, eps, p]`` with ``B`` the real batch size; ``act``:
 0 = ``z^p``, 1 = relu, 2 = relu², 3 = linear.
@@ -84,7 +85,8 @@ def accumulate(
     T, Wt, seq, tgt, mask, lo, hi, hyper, act, p, dT, dWt, Z, A, DS, DZ, gr
 ):  # pragma: no cover
     """Add the gradients of samples ``lo..hi`` (multiples of 4) to ``dT`` / ``dWt``; return
-    their summed squared error (as float64). ``Z, A, DS, DZ``: ``(4, H)`` and ``gr``: ``(4, n)`` scratch."""
+    their summed squared error (as float64). Scratch: ``Z, A, DS, DZ`` ``(4, H)``, ``gr``
+    ``(4, n)``."""
     k = T.shape[0]
     n, H = Wt.shape
     zero = hyper[0]
@@ -193,7 +195,10 @@ def update(V, Wt, enc, dT, dWt, hyper, sc, dv):  # pragma: no cover - compiled
             sc[h] = lr
     else:
         for h in range(H):
-            sc[h] = lr * max(np.sqrt(sc[h]), eps) ** (two - kappa)
+            # a neuron at exactly 0 has a zero gradient: step 0 (eps^(2-κ) may overflow to inf,
+            # and inf·0 = NaN; the trainer's zero padding neurons rely on this)
+            if sc[h] > zero:
+                sc[h] = lr * max(np.sqrt(sc[h]), eps) ** (two - kappa)
     for j in range(k):
         for m in range(n):
             for h in range(H):

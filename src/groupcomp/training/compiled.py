@@ -220,16 +220,22 @@ class CompiledTrainer:
         self.load()
 
     def load(self) -> None:
-        """Copy the model's current parameters into the kernel layout."""
+        """Copy the model's current parameters into the kernel layout (``H`` padded to a
+        multiple of 16 with all-zero neurons, which stay zero: their gradient is 0)."""
         m = self.model
-        self.V = np.ascontiguousarray(m.W_in.detach().numpy().transpose(0, 2, 3, 1))
-        self.Wt = np.ascontiguousarray(m.W_out.detach().numpy().transpose(0, 2, 1))
+        S, H, k, n = m.num_models, m.hidden, m.k, m.n
+        Hp = -(-H // 16) * 16
+        self.V = np.zeros((S, k, n, Hp), dtype=self.dtype)
+        self.Wt = np.zeros((S, n, Hp), dtype=self.dtype)
+        self.V[..., :H] = m.W_in.detach().numpy().transpose(0, 2, 3, 1)
+        self.Wt[..., :H] = m.W_out.detach().numpy().transpose(0, 2, 1)
 
     def sync(self) -> None:
         """Write the kernel's parameters back into the model (in place)."""
+        H = self.model.hidden
         with torch.no_grad():
-            self.model.W_in.copy_(torch.from_numpy(self.V.transpose(0, 3, 1, 2)))
-            self.model.W_out.copy_(torch.from_numpy(self.Wt.transpose(0, 2, 1)))
+            self.model.W_in.copy_(torch.from_numpy(self.V[..., :H].transpose(0, 3, 1, 2)))
+            self.model.W_out.copy_(torch.from_numpy(self.Wt[..., :H].transpose(0, 2, 1)))
 
     def _hyper(self) -> np.ndarray:
         g = self.optimizer.param_groups[0]
