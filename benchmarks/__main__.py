@@ -71,12 +71,16 @@ def _derived(results: list[dict]) -> dict[str, float]:
             "seeds:d3 64 batched torch",
             "seeds:d3 64 sequential torch",
         ),
+        "d3 64 seeds, whole train() runs: batched / sequential": (
+            "runs:d3 64 seeds batched",
+            "runs:d3 64 seeds sequential",
+        ),
         "d3 64 seeds: batched auto / sequential torch": (
             "seeds:d3 64 batched auto",
             "seeds:d3 64 sequential torch",
         ),
     }
-    for name in PRESETS[:-1]:
+    for name in PRESETS:
         pairs[f"{name}: default engine / torch engine (steps/s)"] = (
             f"train:{name}",
             f"train:{name} torch",
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 "steps_scale": 0.1 if quick else 1.0,
             }
         )
-    for name in PRESETS[:-1]:  # the same presets on the torch engine (a5 uses torch anyway)
+    for name in PRESETS:  # the same presets on the torch engine, for comparison
         cases.append(
             {
                 "name": f"train:{name} torch",
@@ -116,6 +120,18 @@ def main(argv: list[str] | None = None) -> int:
                 "engine": "torch",
                 "threads": args.threads,
                 "steps_scale": 0.1 if quick else (0.25 if name == "d3" else 1.0),
+            }
+        )
+    for engine in ("auto", "torch"):  # no preset has H >= 1000: a5 at H = 1200
+        cases.append(
+            {
+                "name": f"train:a5 H=1200{' torch' if engine == 'torch' else ''}",
+                "kind": "train",
+                "preset": "a5",
+                "engine": engine,
+                "overrides": ["model.hidden=1200"],
+                "threads": args.threads,
+                "steps_scale": 0.02 if quick else 0.1,
             }
         )
     cases.append(
@@ -145,6 +161,18 @@ def main(argv: list[str] | None = None) -> int:
                 "batched": batched,
                 "engine": engine,
                 "runs": runs,
+                "steps": seed_steps,
+            }
+        )
+    for batched in (True, False):
+        cases.append(
+            {
+                "name": f"runs:d3 64 seeds {'batched' if batched else 'sequential'}",
+                "kind": "seed_runs",
+                "preset": "d3",
+                "seeds": 64,
+                "batched": batched,
+                "runs": 8,
                 "steps": seed_steps,
             }
         )

@@ -52,7 +52,7 @@ def case_matmul(spec: dict) -> dict:
     }
 
 
-def _warm_kernel(preset: str, engine: str) -> float:
+def _warm_kernel(preset: str, engine: str, overrides: list[str] | tuple = ()) -> float:
     """Seconds to get the compiled kernel ready (numba's on-disk cache, or a compile when the
     cache is cold), measured on a throw-away 1-step run so the timed run excludes it."""
     from groupcomp.config import load_config
@@ -60,7 +60,7 @@ def _warm_kernel(preset: str, engine: str) -> float:
 
     if engine == "torch":
         return 0.0
-    b = build(load_config(preset, ["train.progress=false"]))
+    b = build(load_config(preset, ["train.progress=false", *overrides]))
     t0 = time.perf_counter()
     fit(b.model, b.task, b.optimizer, b.data, steps=1, engine=engine)
     return time.perf_counter() - t0
@@ -71,14 +71,14 @@ def case_train(spec: dict) -> dict:
     from groupcomp.training import build, fit
 
     engine = spec.get("engine", "auto")
-    cfg = load_config(spec["preset"], ["train.progress=false"])
+    cfg = load_config(spec["preset"], ["train.progress=false", *spec.get("overrides", [])])
     steps = max(10, int(round(cfg.train.steps * spec.get("steps_scale", 1.0))))
     b = build(cfg)
     from groupcomp.training.run import _threads
 
     threads = spec.get("threads") or _threads(cfg, b.model, b.task)
     t = _set_threads(threads)
-    warm = _warm_kernel(spec["preset"], engine)
+    warm = _warm_kernel(spec["preset"], engine, spec.get("overrides", []))
     B = b.data.next().shape[-2]
     flops = two_layer_flops(b.model.num_models, B, b.task.k, b.model.hidden, b.task.n)
     t0 = time.perf_counter()
@@ -95,7 +95,8 @@ def case_train(spec: dict) -> dict:
         "steps_per_s": steps / wall,
         "gflops": flops * steps / wall / 1e9,
         "peak_rss_mb": _peak_mb(),
-        "note": "full preset" if steps == cfg.train.steps else f"{steps} steps, wall scaled",
+        "note": ("full preset" if steps == cfg.train.steps else f"{steps} steps, wall scaled")
+        + "".join(f"; {o}" for o in spec.get("overrides", [])),
     }
 
 
@@ -163,6 +164,47 @@ def case_seeds(spec: dict) -> dict:
         "seed_steps_per_s": S * steps / wall,
         "peak_rss_mb": _peak_mb(),
         "note": "batched" if spec["batched"] else f"{runs} runs timed, scaled to {S}",
+    }
+
+
+def case_seed_runs(spec: dict) -> dict:
+    """64 seeds as whole ``train()`` runs (probes, theory, summary; no run folder): one batched
+    run vs single-seed runs one after another (``runs`` of them timed, scaled to 64)."""
+    from groupcomp.config import load_config
+    from groupcomp.training import train
+
+    S, steps = int(spec["seeds"]), int(spec["steps"])
+    base = ["train.progress=false", f"train.steps={steps}"]
+    warm = _warm_kernel(spec["preset"], "auto")
+    if spec["batched"]:
+        seeds = ",".join(map(str, range(S)))
+        t0 = time.perf_counter()
+        res = train(
+            load_config(spec["preset"], [*base, f"train.seeds=[{seeds}]"]), None, quiet=True
+        )
+        wall = time.perf_counter() - t0
+        runs = 1
+        engine = res.summary["engine"]
+    else:
+        runs = int(spec.get("runs", 8))
+        wall = 0.0
+        for s in range(runs):
+            t0 = time.perf_counter()
+            res = train(
+                load_config(spec["preset"], [*base, f"train.seeds=[{s}]"]), None, quiet=True
+            )
+            wall += time.perf_counter() - t0
+        engine = res.summary["engine"]
+        wall *= S / runs
+    return {
+        "name": spec["name"],
+        "engine": engine,
+        "steps": steps,
+        "wall_s": wall,
+        "warmup_s": warm,
+        "seed_steps_per_s": S * steps / wall,
+        "peak_rss_mb": _peak_mb(),
+        "note": "one train()" if spec["batched"] else f"{runs} train() runs, scaled to {S}",
     }
 
 
@@ -257,6 +299,7 @@ def main() -> None:
         "train": case_train,
         "e2e": case_e2e,
         "seeds": case_seeds,
+        "seed_runs": case_seed_runs,
         "online": case_online,
         "theory": case_theory,
         "irreps": case_irreps,
