@@ -171,6 +171,7 @@ class FitState:
     step: int = 0  # optimiser steps done
     diverged: bool = False
     engine: str = "torch"  # which engine ran the steps: "torch" or "numba" (compiled kernel)
+    threads: int | None = None  # threads the compiled kernel used (None: torch's own setting)
 
 
 def _diverged(msg: str, state: FitState) -> DivergenceError:
@@ -320,6 +321,7 @@ def _fit(
         engine, model, optimizer, data, grad_clip, output_every_step, dtype, threads
     )
     state.engine = "numba" if compiled is not None else "torch"
+    state.threads = max(compiled.threads, compiled.split) if compiled is not None else None
     stops = np.array(sorted((log_set | ckpt_set) - {0}), dtype=np.int64)
     t = done
     try:
