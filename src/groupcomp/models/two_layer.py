@@ -180,8 +180,9 @@ class TwoLayerNet(EnsembleModel):
         """A reusable scratch tensor of the fused step (not a parameter or buffer)."""
         ws = self.__dict__.setdefault("_workspace", {})
         t = ws.get(name)
-        if t is None or tuple(t.shape) != tuple(shape) or t.dtype != dtype:
-            t = ws[name] = torch.empty(shape, dtype=dtype, device=self.encoding.device)
+        dev = self.encoding.device
+        if t is None or tuple(t.shape) != tuple(shape) or t.dtype != dtype or t.device != dev:
+            t = ws[name] = torch.empty(shape, dtype=dtype, device=dev)
         return t
 
     def _readout(self, z: Tensor) -> Tensor:
