@@ -181,7 +181,14 @@ class TwoLayerNet(EnsembleModel):
         ws = self.__dict__.setdefault("_workspace", {})
         t = ws.get(name)
         dev = self.encoding.device
-        if t is None or tuple(t.shape) != tuple(shape) or t.dtype != dtype or t.device != dev:
+        inference = torch.is_inference_mode_enabled()  # inference tensors cannot be reused
+        if (
+            t is None
+            or tuple(t.shape) != tuple(shape)
+            or t.dtype != dtype
+            or t.device != dev
+            or t.is_inference() != inference
+        ):
             t = ws[name] = torch.empty(shape, dtype=dtype, device=dev)
         return t
 

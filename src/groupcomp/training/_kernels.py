@@ -18,7 +18,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_OPTS = dict(fastmath=True, nogil=True, cache=True)
+# fast-math without "nnan"/"ninf": sums may be re-associated (vectorised reductions) and
+# multiply-adds fused, but NaN and inf keep their meaning, so divergence is still detected
+_OPTS = dict(fastmath={"reassoc", "contract", "nsz", "arcp"}, nogil=True, cache=True)
+try:  # numba refuses cache=True when no cache folder is writable (read-only install, no HOME)
+
+    @njit(**_OPTS)
+    def _probe(x):  # pragma: no cover - compiled
+        return x
+
+except RuntimeError:
+    _OPTS["cache"] = False  # compile in memory in every process instead (~5 s once)
 
 
 @njit(**_OPTS)
@@ -61,17 +71,17 @@ def _activate(z, a, ds, act, p, pf, zero, one):  # pragma: no cover - compiled
                 zp = z[h] ** (p - 1)
                 a[h] = zp * z[h]
                 ds[h] = pf * zp
-    elif act == 1:
+    elif act == 1:  # z·0 instead of 0 below: a NaN / inf pre-activation stays NaN (as in torch)
         for h in range(H):
             if z[h] > zero:
                 a[h] = z[h]
                 ds[h] = one
             else:
-                a[h] = zero
-                ds[h] = zero
+                a[h] = z[h] * zero
+                ds[h] = z[h] * zero
     elif act == 2:
         for h in range(H):
-            r = max(z[h], zero)
+            r = z[h] if z[h] > zero else z[h] * zero
             a[h] = r * r
             ds[h] = two * r
     else:

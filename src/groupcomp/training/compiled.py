@@ -52,9 +52,9 @@ _ACT_CODES = {"power": 0, "square": 0, "relu": 1, "relu2": 2, "linear": 3}
 
 
 def numba_available() -> bool:
-    """Whether numba can be imported (the compiled engine needs it)."""
+    """Whether the compiled kernels can be loaded (numba importable, kernels defined)."""
     try:
-        import numba  # noqa: F401
+        from groupcomp.training import _kernels  # noqa: F401
     except Exception:  # pragma: no cover - numba is a dependency; this guards odd platforms
         return False
     return True
@@ -252,6 +252,9 @@ class CompiledTrainer:
         A ``KeyboardInterrupt`` can leave the chunk half done (some models advanced, others
         not): the caller must then call :meth:`finish`, which completes it for every model.
         """
+        # first of all: an interrupt from here until a kernel runs must read as "0 steps done"
+        self._pending = None
+        self._last_done = 0
         hyper = self._hyper()
         S = self.S
         out = np.empty((S, steps), dtype=self.dtype)
@@ -288,14 +291,14 @@ class CompiledTrainer:
             "one": one,
             "futs": [],
         }
-        self._last_done = 0
         if self._pool is None:
             block(0, S)
         else:
             edges = np.linspace(0, S, self.threads + 1).astype(int)
-            pairs = zip(edges[:-1], edges[1:], strict=True)
-            self._pending["futs"] = [self._pool.submit(block, lo, hi) for lo, hi in pairs]
-            for f in self._pending["futs"]:
+            futs = self._pending["futs"]
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+                futs.append(self._pool.submit(block, lo, hi))
+            for f in futs:
                 f.result()
         self._complete()
         return steps
@@ -320,10 +323,16 @@ class CompiledTrainer:
         main = threading.current_thread() is threading.main_thread()
         old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
+            if self._pool is not None:
+                # wait for every block submitted so far, recorded in p["futs"] or not (a SIGINT
+                # goes to the main thread: workers run their blocks to the end), then start a
+                # fresh pool for the next chunk
+                self._pool.shutdown(wait=True)
+                self._pool = ThreadPoolExecutor(self.threads)
             for f in p["futs"]:
-                try:  # workers run their blocks to the end (a SIGINT goes to the main thread)
+                try:
                     f.result()
-                except BaseException:  # noqa: BLE001 - whatever stopped it, redo below
+                except BaseException:  # noqa: BLE001 - a block that failed is redone below
                     pass
             for s in range(self.S):
                 if p["counters"][s, 0] == 0:
