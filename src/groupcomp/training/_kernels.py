@@ -91,6 +91,15 @@ def _activate(z, a, ds, act, p, pf, zero, one):  # pragma: no cover - compiled
 
 
 @njit(**_OPTS)
+def _residual(s, tgt, mask, b, o, c, gr, i):  # pragma: no cover - compiled
+    """Residual of output ``o`` of sample ``b`` (prediction ``s``): stores ``dL/d out`` in
+    ``gr[i, o]`` and returns the squared error (float64)."""
+    r = (s - tgt[b, o]) * mask[b]
+    gr[i, o] = r * c
+    return float(r) * float(r)
+
+
+@njit(**_OPTS)
 def accumulate(
     T, Wt, seq, tgt, mask, lo, hi, hyper, act, p, dT, dWt, Z, A, DS, DZ, gr
 ):  # pragma: no cover
@@ -119,7 +128,72 @@ def accumulate(
         a1 = A[1]
         a2 = A[2]
         a3 = A[3]
-        for o in range(n):
+        d0 = DZ[0]
+        d1 = DZ[1]
+        d2 = DZ[2]
+        d3 = DZ[3]
+        for h in range(H):
+            d0[h] = zero
+            d1[h] = zero
+            d2[h] = zero
+            d3[h] = zero
+        # outputs two at a time: each activation row is loaded once per pair of outputs
+        for o in range(0, n - 1, 2):
+            w = Wt[o]
+            v = Wt[o + 1]
+            s0 = zero
+            s1 = zero
+            s2 = zero
+            s3 = zero
+            t0 = zero
+            t1 = zero
+            t2 = zero
+            t3 = zero
+            for h in range(H):
+                wh = w[h]
+                vh = v[h]
+                s0 += a0[h] * wh
+                s1 += a1[h] * wh
+                s2 += a2[h] * wh
+                s3 += a3[h] * wh
+                t0 += a0[h] * vh
+                t1 += a1[h] * vh
+                t2 += a2[h] * vh
+                t3 += a3[h] * vh
+            L += _residual(s0, tgt, mask, b0, o, c, gr, 0)
+            L += _residual(s1, tgt, mask, b0 + 1, o, c, gr, 1)
+            L += _residual(s2, tgt, mask, b0 + 2, o, c, gr, 2)
+            L += _residual(s3, tgt, mask, b0 + 3, o, c, gr, 3)
+            L += _residual(t0, tgt, mask, b0, o + 1, c, gr, 0)
+            L += _residual(t1, tgt, mask, b0 + 1, o + 1, c, gr, 1)
+            L += _residual(t2, tgt, mask, b0 + 2, o + 1, c, gr, 2)
+            L += _residual(t3, tgt, mask, b0 + 3, o + 1, c, gr, 3)
+            dw = dWt[o]
+            dv = dWt[o + 1]
+            g0 = gr[0, o]
+            g1 = gr[1, o]
+            g2 = gr[2, o]
+            g3 = gr[3, o]
+            q0 = gr[0, o + 1]
+            q1 = gr[1, o + 1]
+            q2 = gr[2, o + 1]
+            q3 = gr[3, o + 1]
+            for h in range(H):
+                x0 = a0[h]
+                x1 = a1[h]
+                x2 = a2[h]
+                x3 = a3[h]
+                dw[h] += g0 * x0 + g1 * x1 + g2 * x2 + g3 * x3
+                dv[h] += q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3
+            for h in range(H):
+                wh = w[h]
+                vh = v[h]
+                d0[h] += g0 * wh + q0 * vh
+                d1[h] += g1 * wh + q1 * vh
+                d2[h] += g2 * wh + q2 * vh
+                d3[h] += g3 * wh + q3 * vh
+        if n % 2 == 1:  # the last output of an odd n
+            o = n - 1
             w = Wt[o]
             s0 = zero
             s1 = zero
@@ -131,36 +205,17 @@ def accumulate(
                 s1 += a1[h] * wh
                 s2 += a2[h] * wh
                 s3 += a3[h] * wh
-            r = (s0 - tgt[b0, o]) * mask[b0]
-            L += r * r
-            gr[0, o] = r * c
-            r = (s1 - tgt[b0 + 1, o]) * mask[b0 + 1]
-            L += r * r
-            gr[1, o] = r * c
-            r = (s2 - tgt[b0 + 2, o]) * mask[b0 + 2]
-            L += r * r
-            gr[2, o] = r * c
-            r = (s3 - tgt[b0 + 3, o]) * mask[b0 + 3]
-            L += r * r
-            gr[3, o] = r * c
-        d0 = DZ[0]
-        d1 = DZ[1]
-        d2 = DZ[2]
-        d3 = DZ[3]
-        for h in range(H):
-            d0[h] = zero
-            d1[h] = zero
-            d2[h] = zero
-            d3[h] = zero
-        for o in range(n):
-            w = Wt[o]
-            d = dWt[o]
+            L += _residual(s0, tgt, mask, b0, o, c, gr, 0)
+            L += _residual(s1, tgt, mask, b0 + 1, o, c, gr, 1)
+            L += _residual(s2, tgt, mask, b0 + 2, o, c, gr, 2)
+            L += _residual(s3, tgt, mask, b0 + 3, o, c, gr, 3)
+            dw = dWt[o]
             g0 = gr[0, o]
             g1 = gr[1, o]
             g2 = gr[2, o]
             g3 = gr[3, o]
             for h in range(H):
-                d[h] += g0 * a0[h] + g1 * a1[h] + g2 * a2[h] + g3 * a3[h]
+                dw[h] += g0 * a0[h] + g1 * a1[h] + g2 * a2[h] + g3 * a3[h]
             for h in range(H):
                 wh = w[h]
                 d0[h] += g0 * wh
