@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 "preset": name,
                 "threads": args.threads,
                 "steps_scale": 0.1 if quick else 1.0,
+                "repeats": 5 if name in ("d3", "d5", "c10") else 1,
             }
         )
     for name in PRESETS:  # the same presets on the torch engine, for comparison
