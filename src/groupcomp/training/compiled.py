@@ -41,8 +41,8 @@ ENGINES: tuple[str, ...] = ("auto", "torch", "numba")
 
 #: ``engine="auto"`` uses the kernel for one model when a step costs fewer FLOPs than this. On
 #: the project's 2-core machine the kernel beat torch on every preset, up to a5 (7.8e8 FLOPs per
-#: step: 9.1 vs 10.4 ms, docs/performance.md); above the measured range torch's BLAS is the safer
-#: default. Ensembles of at least as many models as cores always use the kernel.
+#: step: 6.8 vs 8.9 s for the preset, docs/performance.md); above the measured range torch's BLAS
+#: is the safer default. Ensembles of at least as many models as cores always use the kernel.
 AUTO_MAX_FLOPS = 2e9
 #: a single model's step is split over threads only above this many FLOPs (below, starting
 #: the threads costs more than it saves)
