@@ -5,9 +5,11 @@ One full-batch step of a ``TwoLayerNet`` with per-neuron SGD, for one model, spl
 a range of samples) and :func:`update` (per-neuron step). Samples are processed four at a time
 (register blocking: each weight row is loaded once for four samples); the batch is padded to a
 multiple of four with samples of weight 0. Every inner loop runs over the neuron index ``h``
-(contiguous, vectorised). Shapes (one model): ``V (k, n, H)``, ``Wt (n, H)``, ``enc (n, n)``,
-``seq (B4, k)``, ``tgt (B4, n)``, ``mask (B4,)``. The trainer pads ``H`` to a multiple of 16 with
-all-zero neurons (no scalar loop tails; 1.17x on D3's H = 180), which stay exactly zero.
+(contiguous, vectorised). Shapes (one model): ``V (k, n, H)``, ``enc (n, n)``,
+``seq (B4, k)``, ``tgt (B4, n2)``, ``mask (B4,)``, ``Wt (n2, H)`` with ``n2`` = ``n`` rounded up to
+even. The trainer pads ``H`` to a multiple of 16 with all-zero neurons (no scalar loop tails;
+1.17x on D3's H = 180) and the outputs to ``n2`` with an all-zero row of ``Wt`` and a zero
+target column; both stay exactly zero (their gradients are 0).
 
 ``hyper`` (model dtype): ``[0, 2/(B·n), lr, κ, eps, p]`` with ``B`` the real batch size; ``act``:
 0 = ``z^p``, 1 = relu, 2 = relu², 3 = linear.
@@ -137,8 +139,9 @@ def accumulate(
             d1[h] = zero
             d2[h] = zero
             d3[h] = zero
-        # outputs two at a time: each activation row is loaded once per pair of outputs
-        for o in range(0, n - 1, 2):
+        # outputs two at a time (n is even: the trainer pads it): each activation row is
+        # loaded once per pair of outputs
+        for o in range(0, n, 2):
             w = Wt[o]
             v = Wt[o + 1]
             s0 = zero
@@ -192,36 +195,6 @@ def accumulate(
                 d1[h] += g1 * wh + q1 * vh
                 d2[h] += g2 * wh + q2 * vh
                 d3[h] += g3 * wh + q3 * vh
-        if n % 2 == 1:  # the last output of an odd n
-            o = n - 1
-            w = Wt[o]
-            s0 = zero
-            s1 = zero
-            s2 = zero
-            s3 = zero
-            for h in range(H):
-                wh = w[h]
-                s0 += a0[h] * wh
-                s1 += a1[h] * wh
-                s2 += a2[h] * wh
-                s3 += a3[h] * wh
-            L += _residual(s0, tgt, mask, b0, o, c, gr, 0)
-            L += _residual(s1, tgt, mask, b0 + 1, o, c, gr, 1)
-            L += _residual(s2, tgt, mask, b0 + 2, o, c, gr, 2)
-            L += _residual(s3, tgt, mask, b0 + 3, o, c, gr, 3)
-            dw = dWt[o]
-            g0 = gr[0, o]
-            g1 = gr[1, o]
-            g2 = gr[2, o]
-            g3 = gr[3, o]
-            for h in range(H):
-                dw[h] += g0 * a0[h] + g1 * a1[h] + g2 * a2[h] + g3 * a3[h]
-            for h in range(H):
-                wh = w[h]
-                d0[h] += g0 * wh
-                d1[h] += g1 * wh
-                d2[h] += g2 * wh
-                d3[h] += g3 * wh
         for i in range(4):
             dz = DZ[i]
             ds = DS[i]
@@ -251,7 +224,7 @@ def update(V, Wt, enc, dT, dWt, hyper, sc, dv):  # pragma: no cover - compiled
             Vr = V[j, m]
             for h in range(H):
                 sc[h] += Vr[h] * Vr[h]
-    for o in range(n):
+    for o in range(Wt.shape[0]):
         w = Wt[o]
         for h in range(H):
             sc[h] += w[h] * w[h]
@@ -276,7 +249,7 @@ def update(V, Wt, enc, dT, dWt, hyper, sc, dv):  # pragma: no cover - compiled
             Vr = V[j, m]
             for h in range(H):
                 Vr[h] -= sc[h] * dv[h]
-    for o in range(n):
+    for o in range(Wt.shape[0]):
         w = Wt[o]
         d = dWt[o]
         for h in range(H):
@@ -294,21 +267,20 @@ def steps_serial(
     dt = V.dtype
     T = np.empty((k, n, H), dt)
     dT = np.empty((k, n, H), dt)
-    dWt = np.empty((n, H), dt)
+    dWt = np.empty(Wt.shape, dt)
     Z = np.empty((4, H), dt)
     A = np.empty((4, H), dt)
     DS = np.empty((4, H), dt)
     DZ = np.empty((4, H), dt)
-    gr = np.empty((4, n), dt)
+    gr = np.empty((4, Wt.shape[0]), dt)
     sc = np.empty(H, dt)
     dv = np.empty(H, dt)
-    half = hyper[1] / (hyper[1] + hyper[1])
     for t in range(steps):
         tables(V, enc, T)
         dT[:] = hyper[0]
         dWt[:] = hyper[0]
         L = accumulate(T, Wt, seq, tgt, mask, 0, B4, hyper, act, p, dT, dWt, Z, A, DS, DZ, gr)
-        losses[t] = L * hyper[1] * half
+        losses[t] = 0.5 * L * hyper[1]  # Σ r² / (B·n)
         update(V, Wt, enc, dT, dWt, hyper, sc, dv)
         counter[0] = t + 1
 
@@ -329,16 +301,15 @@ def steps_parallel(
         edges[c] = 4 * ((nb * c) // nchunks)
     T = np.empty((k, n, H), dt)
     dTc = np.empty((nchunks, k, n, H), dt)
-    dWc = np.empty((nchunks, n, H), dt)
+    dWc = np.empty((nchunks, *Wt.shape), dt)
     Lc = np.empty(nchunks, np.float64)
     Zc = np.empty((nchunks, 4, H), dt)
     Ac = np.empty((nchunks, 4, H), dt)
     DSc = np.empty((nchunks, 4, H), dt)
     DZc = np.empty((nchunks, 4, H), dt)
-    grc = np.empty((nchunks, 4, n), dt)
+    grc = np.empty((nchunks, 4, Wt.shape[0]), dt)
     sc = np.empty(H, dt)
     dv = np.empty(H, dt)
-    half = hyper[1] / (hyper[1] + hyper[1])
     for t in range(steps):
         tables(V, enc, T)
         for c in prange(nchunks):
@@ -353,6 +324,6 @@ def steps_parallel(
             dTc[0] += dTc[c]
             dWc[0] += dWc[c]
             L += Lc[c]
-        losses[t] = L * hyper[1] * half
+        losses[t] = 0.5 * L * hyper[1]  # Σ r² / (B·n)
         update(V, Wt, enc, dTc[0], dWc[0], hyper, sc, dv)
         counter[0] = t + 1

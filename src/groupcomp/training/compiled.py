@@ -203,7 +203,11 @@ class CompiledTrainer:
         self.B = B = int(seq_np.shape[0])
         pad = (-B) % 4
         self.seq = np.ascontiguousarray(np.concatenate([seq_np, seq_np[:1].repeat(pad, 0)]))
-        self.tgt = np.ascontiguousarray(np.concatenate([tgt_np, tgt_np[:1].repeat(pad, 0)]))
+        tgt_np = np.concatenate([tgt_np, tgt_np[:1].repeat(pad, 0)])
+        # and the outputs to an even count (the kernel treats them in pairs): a zero column
+        n = tgt_np.shape[1]
+        self.tgt = np.zeros((B + pad, n + n % 2), dtype=self.dtype)
+        self.tgt[:, :n] = tgt_np
         self.mask = np.concatenate([np.ones(B), np.zeros(pad)]).astype(self.dtype)
         act = model.activation
         self.act = _ACT_CODES[act.name]
@@ -220,22 +224,23 @@ class CompiledTrainer:
         self.load()
 
     def load(self) -> None:
-        """Copy the model's current parameters into the kernel layout (``H`` padded to a
-        multiple of 16 with all-zero neurons, which stay zero: their gradient is 0)."""
+        """Copy the model's current parameters into the kernel layout: ``H`` padded to a
+        multiple of 16 with all-zero neurons, the outputs to an even count with an all-zero row
+        of ``Wt``; both stay zero (their gradients are 0)."""
         m = self.model
         S, H, k, n = m.num_models, m.hidden, m.k, m.n
         Hp = -(-H // 16) * 16
         self.V = np.zeros((S, k, n, Hp), dtype=self.dtype)
-        self.Wt = np.zeros((S, n, Hp), dtype=self.dtype)
+        self.Wt = np.zeros((S, n + n % 2, Hp), dtype=self.dtype)
         self.V[..., :H] = m.W_in.detach().numpy().transpose(0, 2, 3, 1)
-        self.Wt[..., :H] = m.W_out.detach().numpy().transpose(0, 2, 1)
+        self.Wt[:, :n, :H] = m.W_out.detach().numpy().transpose(0, 2, 1)
 
     def sync(self) -> None:
         """Write the kernel's parameters back into the model (in place)."""
-        H = self.model.hidden
+        H, n = self.model.hidden, self.model.n
         with torch.no_grad():
             self.model.W_in.copy_(torch.from_numpy(self.V[..., :H].transpose(0, 3, 1, 2)))
-            self.model.W_out.copy_(torch.from_numpy(self.Wt[..., :H].transpose(0, 2, 1)))
+            self.model.W_out.copy_(torch.from_numpy(self.Wt[:, :n, :H].transpose(0, 2, 1)))
 
     def _hyper(self) -> np.ndarray:
         g = self.optimizer.param_groups[0]
