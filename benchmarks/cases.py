@@ -13,11 +13,11 @@ import time
 
 
 def two_layer_flops(S: int, B: int, k: int, H: int, n: int) -> float:
-    """Floating-point operations of one training step of ``TwoLayerNet`` (fused gradients):
-    forward lookup table ``2·S·k·H·n²`` + read-out ``2·S·B·H·n``; backward read-out gradient and
-    hidden gradient ``4·S·B·H·n`` + input-weight gradient ``2·S·k·H·n²``; element-wise terms
-    (``S·B·H·(k+4)``) included."""
-    return 6.0 * S * B * H * n + 4.0 * S * k * H * n * n + S * B * H * (k + 4)
+    """FLOPs of one training step of ``S`` two-layer models: ``S ·``
+    :func:`groupcomp.training.compiled.step_flops` (the count both engines are measured by)."""
+    from groupcomp.training.compiled import step_flops
+
+    return S * step_flops(B, k, H, n)
 
 
 def _peak_mb() -> float:
