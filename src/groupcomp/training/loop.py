@@ -27,7 +27,14 @@ from groupcomp.models import per_model_mse
 from groupcomp.tasks import SequenceTask
 from groupcomp.training.compiled import ENGINES, CompiledTrainer, choose_engine_reason
 
-__all__ = ["DataStream", "FitState", "SpectralProbe", "fit", "log_spaced_steps"]
+__all__ = [
+    "DataStream",
+    "FitState",
+    "SpectralProbe",
+    "fit",
+    "log_spaced_steps",
+    "uses_compiled_engine",
+]
 
 
 def log_spaced_steps(total: int, points: int) -> np.ndarray:
@@ -226,6 +233,43 @@ def fit(model: torch.nn.Module, *args: Any, **kwargs: Any) -> FitState:
             model.check_indices = flag
 
 
+def uses_compiled_engine(
+    engine: str,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: DataStream,
+    *,
+    grad_clip: float | None = None,
+    output_every_step: bool = False,
+) -> bool:
+    """Whether :func:`fit` with this ``engine`` runs the compiled kernel (else torch).
+
+    Raises:
+        ConfigError: ``engine`` is unknown, or ``"numba"`` for a set-up the kernel cannot train.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(
+            f"train.engine: unknown engine {engine!r}; allowed values: {', '.join(ENGINES)}"
+        )
+    if engine == "torch":
+        return False
+    reason = choose_engine_reason(
+        model,
+        optimizer,
+        full_batch=data.mode == "full",
+        grad_clip=grad_clip,
+        output_every_step=output_every_step,
+        batch=int(data.train_seq.shape[0]) if data.train_seq is not None else None,
+        forced=engine == "numba",
+    )
+    if reason is not None and engine == "numba":
+        raise ConfigError(
+            f"train.engine: 'numba' cannot train this run ({reason}); "
+            "allowed values here: auto, torch"
+        )
+    return reason is None
+
+
 def _compiled_trainer(
     engine: str,
     model: torch.nn.Module,
@@ -237,27 +281,8 @@ def _compiled_trainer(
     threads: int | None,
 ) -> CompiledTrainer | None:
     """The compiled kernel for this set-up, or ``None`` for the torch path (see ``fit``)."""
-    if engine not in ENGINES:
-        raise ConfigError(
-            f"train.engine: unknown engine {engine!r}; allowed values: {', '.join(ENGINES)}"
-        )
-    if engine == "torch":
-        return None
-    reason = choose_engine_reason(
-        model,
-        optimizer,
-        full_batch=data.mode == "full",
-        grad_clip=grad_clip,
-        output_every_step=output_every_step,
-        batch=int(data.train_seq.shape[0]) if data.train_seq is not None else None,
-        forced=engine == "numba",
-    )
-    if reason is not None:
-        if engine == "numba":
-            raise ConfigError(
-                f"train.engine: 'numba' cannot train this run ({reason}); "
-                "allowed values here: auto, torch"
-            )
+    kw = dict(grad_clip=grad_clip, output_every_step=output_every_step)
+    if not uses_compiled_engine(engine, model, optimizer, data, **kw):
         return None
     seq = data.next()  # the fixed full batch (drawing it consumes no randomness)
     return CompiledTrainer(model, optimizer, seq, data.targets(seq, dtype), threads=threads)

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from groupcomp.config import load_config, to_yaml, validate
-from groupcomp.errors import ConfigError, DivergenceError, GroupcompError, RunFolderError
+from groupcomp.errors import DivergenceError, GroupcompError, RunFolderError
 from groupcomp.groups import FiniteGroup, parse
 from groupcomp.models import QuadraticRNN, TreeNet, TwoLayerNet
 from groupcomp.optim import make_optimizer, resolve_optimizer_name
@@ -26,7 +26,14 @@ from groupcomp.tasks import SequenceTask
 from groupcomp.templates import make_template
 from groupcomp.theory import Staircase, predict_staircase
 from groupcomp.theory.timing import DropTimes, predict_drop_times
-from groupcomp.training.loop import DataStream, FitState, SpectralProbe, fit, log_spaced_steps
+from groupcomp.training.loop import (
+    DataStream,
+    FitState,
+    SpectralProbe,
+    fit,
+    log_spaced_steps,
+    uses_compiled_engine,
+)
 from groupcomp.training.runfolder import (
     atomic_torch_save,
     atomic_write_text,
@@ -219,23 +226,14 @@ def metrics_frame(state: FitState, labels: list[str], seeds: list[int], n: int) 
 def _check_engine(b: Built) -> None:
     """``train.engine=numba`` on a set-up the kernel cannot train fails before any output."""
     cfg = b.cfg
-    if str(cfg.train.engine) != "numba":
-        return
-    from groupcomp.training.compiled import choose_engine_reason
-
-    reason = choose_engine_reason(
+    uses_compiled_engine(
+        str(cfg.train.engine),
         b.model,
         b.optimizer,
-        full_batch=b.data.mode == "full",
+        b.data,
         grad_clip=cfg.optim.grad_clip,
         output_every_step=bool(cfg.model.output_every_step),
-        forced=True,
     )
-    if reason is not None:
-        raise ConfigError(
-            f"train.engine: 'numba' cannot train this run ({reason}); "
-            "allowed values here: auto, torch"
-        )
 
 
 def _pack_logs(logs: list[dict[str, Any]]) -> dict[str, Any]:
