@@ -383,7 +383,7 @@ def test_activation_lookup():
 
 # ---------------------------------------------------------------- fused analytic gradients
 @pytest.mark.parametrize("activation", ["power", "square", "relu", "relu2", "linear", "tanh"])
-@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
 @pytest.mark.parametrize("layout", ["shared", "per_model", "exhaustive"])
 def test_fused_loss_and_grad_equals_autograd(activation: str, k: int, layout: str) -> None:
     import itertools

@@ -163,9 +163,10 @@ class TwoLayerNet(EnsembleModel):
             dz = torch.bmm(g, self.W_out.transpose(1, 2)).mul_(self.activation.grad(z))
         if exhaustive:
             dzv = dz.view(S, *([n] * k), H)
-            dtable = torch.stack(
-                [dzv.sum(dim=tuple(1 + i for i in range(k) if i != j)) for j in range(k)], dim=1
-            )  # (S, k, n, H)
+            # slot j's table row g gets the sum of dz over the other slots (none when k = 1:
+            # torch's sum over an empty dim tuple would sum everything)
+            others = [tuple(1 + i for i in range(k) if i != j) for j in range(k)]
+            dtable = torch.stack([dzv.sum(dim=o) if o else dzv for o in others], dim=1)
         else:
             # scatter dz back to the table rows: dtable[s, j, g] += dz[s, b] for g = seq[b, j]
             off = self._flat_offsets(seq, per_model)  # (S, B, k) rows of the (S·k·n, H) table
