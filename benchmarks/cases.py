@@ -138,87 +138,54 @@ def case_e2e(spec: dict) -> dict:
     }
 
 
-def case_seeds(spec: dict) -> dict:
+def _seed_case(spec: dict, whole: bool) -> dict:
+    """``S`` seeds as one batched run vs single-seed runs one after another (``runs`` of them
+    timed, scaled to ``S``). ``whole``: each run is a whole ``train()`` (probes, theory,
+    summary; no run folder), else only ``fit``."""
     from groupcomp.config import load_config
-    from groupcomp.training import build, fit
+    from groupcomp.training import build, fit, train
 
-    _set_threads(1)
-    engine = spec.get("engine", "auto")
-    S, steps = int(spec["seeds"]), int(spec["steps"])
-    warm = _warm_kernel(spec["preset"], engine)
-    used = set()
-    if spec["batched"]:
-        cfg = load_config(spec["preset"], [f"train.seeds=[{','.join(map(str, range(S)))}]"])
-        b = build(cfg)
+    engine = "auto" if whole else spec.get("engine", "auto")
+    if not whole:
+        _set_threads(1)
+    S, steps, preset = int(spec["seeds"]), int(spec["steps"]), spec["preset"]
+    warm = _warm_kernel(preset, engine)
+
+    def run(seeds: range) -> tuple[float, str, int | None]:
+        over = [f"train.seeds=[{','.join(map(str, seeds))}]", f"train.engine={engine}"]
+        if whole:
+            cfg = load_config(preset, ["train.progress=false", f"train.steps={steps}", *over])
+            t0 = time.perf_counter()
+            res = train(cfg, None, quiet=True)
+            return time.perf_counter() - t0, res.summary["engine"], None
+        b = build(load_config(preset, over))
         t0 = time.perf_counter()
         st = fit(b.model, b.task, b.optimizer, b.data, steps=steps, engine=engine)
-        wall = time.perf_counter() - t0
-        used.add(st.engine)
-        threads = st.threads or 1
-        runs = 1
-    else:
-        # time `runs` sequential single-seed runs and scale to S (stated in the note)
-        runs = int(spec.get("runs", 8))
-        wall = 0.0
-        threads = 1
-        for s in range(runs):
-            b = build(load_config(spec["preset"], [f"train.seeds=[{s}]"]))
-            t0 = time.perf_counter()
-            used.add(fit(b.model, b.task, b.optimizer, b.data, steps=steps, engine=engine).engine)
-            wall += time.perf_counter() - t0
-        wall *= S / runs
+        return time.perf_counter() - t0, st.engine, st.threads or 1
+
+    runs = 1 if spec["batched"] else int(spec.get("runs", 8))
+    timed = [run(range(S))] if spec["batched"] else [run(range(s, s + 1)) for s in range(runs)]
+    wall = sum(w for w, _, _ in timed) * (1 if spec["batched"] else S / runs)
+    what = "train()" if whole else "fit"
     return {
         "name": spec["name"],
-        "engine": "/".join(sorted(used)),
-        "threads": threads,
+        "engine": "/".join(sorted({e for _, e, _ in timed})),
+        "threads": timed[0][2],
         "steps": steps,
         "wall_s": wall,
         "warmup_s": warm,
         "seed_steps_per_s": S * steps / wall,
         "peak_rss_mb": _peak_mb(),
-        "note": "batched" if spec["batched"] else f"{runs} runs timed, scaled to {S}",
+        "note": f"one batched {what}" if spec["batched"] else f"{runs} {what} runs, scaled to {S}",
     }
+
+
+def case_seeds(spec: dict) -> dict:
+    return _seed_case(spec, whole=False)
 
 
 def case_seed_runs(spec: dict) -> dict:
-    """64 seeds as whole ``train()`` runs (probes, theory, summary; no run folder): one batched
-    run vs single-seed runs one after another (``runs`` of them timed, scaled to 64)."""
-    from groupcomp.config import load_config
-    from groupcomp.training import train
-
-    S, steps = int(spec["seeds"]), int(spec["steps"])
-    base = ["train.progress=false", f"train.steps={steps}"]
-    warm = _warm_kernel(spec["preset"], "auto")
-    if spec["batched"]:
-        seeds = ",".join(map(str, range(S)))
-        t0 = time.perf_counter()
-        res = train(
-            load_config(spec["preset"], [*base, f"train.seeds=[{seeds}]"]), None, quiet=True
-        )
-        wall = time.perf_counter() - t0
-        runs = 1
-        engine = res.summary["engine"]
-    else:
-        runs = int(spec.get("runs", 8))
-        wall = 0.0
-        for s in range(runs):
-            t0 = time.perf_counter()
-            res = train(
-                load_config(spec["preset"], [*base, f"train.seeds=[{s}]"]), None, quiet=True
-            )
-            wall += time.perf_counter() - t0
-        engine = res.summary["engine"]
-        wall *= S / runs
-    return {
-        "name": spec["name"],
-        "engine": engine,
-        "steps": steps,
-        "wall_s": wall,
-        "warmup_s": warm,
-        "seed_steps_per_s": S * steps / wall,
-        "peak_rss_mb": _peak_mb(),
-        "note": "one train()" if spec["batched"] else f"{runs} train() runs, scaled to {S}",
-    }
+    return _seed_case(spec, whole=True)
 
 
 def case_online(spec: dict) -> dict:
