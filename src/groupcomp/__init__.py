@@ -1,12 +1,42 @@
 """groupcomp: how neural networks learn to compose elements of finite groups.
 
-Subpackages: ``groups`` (finite groups and irreps), ``fourier`` (group Fourier analysis),
-``templates``, ``tasks``, ``models``, ``optim``, ``training``, ``theory``, ``analysis``, ``viz``,
-``config``. See ``docs/architecture.md``.
+The curated API (imported lazily, so ``import groupcomp`` is cheap)::
+
+    groupcomp.load_config(preset, overrides)   # a validated config (train / arith presets)
+    groupcomp.train(cfg_or_preset, out=...)    # train any run kind, write its run folder
+    groupcomp.resume(run_dir)                  # continue an interrupted run
+    groupcomp.load_run(run_dir)                # config, group, task, metrics, summary, models
+    groupcomp.plot(run_dir)                    # redraw a run's figures
+
+Subpackages, lowest layer first (docs/architecture.md): ``groups``, ``fourier``, ``templates``,
+``tasks``, ``models``, ``optim``, ``theory`` → ``training`` → ``config`` → ``runs`` →
+``analysis`` → ``viz`` → ``api`` / ``cli``.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import Any
 
-__all__ = ["__version__"]
+__version__ = "0.2.0"
+
+__all__ = ["__version__", "load_config", "load_run", "plot", "resume", "train"]
+
+_LAZY = {
+    "load_config": "groupcomp.config",
+    "load_run": "groupcomp.runs",
+    "plot": "groupcomp.api",
+    "resume": "groupcomp.api",
+    "train": "groupcomp.api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'groupcomp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

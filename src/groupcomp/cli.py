@@ -7,8 +7,8 @@ Commands::
     groupcomp train PRESET [key=value ...]     train and write a run folder
     groupcomp train --resume RUN               continue an interrupted run
     groupcomp train --list                     presets
-    groupcomp arith [PRESET] [key=value ...]   group arithmetic / grokking runs
-    groupcomp plot RUN                         redraw a run's figures
+    groupcomp arith [PRESET] [key=value ...]   group arithmetic / grokking runs (--resume, --list)
+    groupcomp plot RUN                         redraw a run's figures (any run kind)
     groupcomp theory [PRESET] [key=value ...]  predicted staircase (order, plateaus, U*, drops)
     groupcomp theory scaling group=D3 K=5      exact-construction sizes vs k (two-layer / RNN /
                                                tree), --train: smallest trained widths
@@ -22,6 +22,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,90 +99,124 @@ def _cmd_groups_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from groupcomp.config import PRESETS, load_config
-    from groupcomp.training import resume, train
+def _list_presets(command: str) -> int:
+    from groupcomp.config import PRESETS_BY_COMMAND, preset_path
 
+    for name in PRESETS_BY_COMMAND[command]:
+        first = preset_path(name, command).read_text().splitlines()[0].lstrip("# ")
+        print(f"  {name:<14} {first}")
+    return 0
+
+
+def _report(summary, quiet: bool) -> int:
+    if not quiet:
+        if summary["kind"] == "arith":
+            print(format_arith_summary(summary))
+        else:
+            _print_summary(summary)
+    return 0 if summary["status"] == "completed" else 3
+
+
+def _cmd_run(args: argparse.Namespace, schema) -> int:
+    """``groupcomp train`` / ``groupcomp arith``: one path, the schema picks the run kind."""
+    from groupcomp.api import resume, train
+    from groupcomp.config import load_config
+
+    command = args.command
     if args.list:
-        from groupcomp.config import preset_path
-
-        for name in PRESETS:
-            if name.startswith("arith"):
-                continue  # `groupcomp arith --list`
-            first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
-            print(f"  {name:<12} {first}")
-        return 0
+        return _list_presets(command)
     if args.resume:
+        if args.preset or args.overrides:
+            raise GroupcompError(f"{command}: --resume RUN takes no preset or overrides")
         res = resume(args.resume, quiet=args.quiet)
-    else:
-        if not args.preset:
-            raise GroupcompError("train: give a preset (see `groupcomp train --list`) or --resume")
-        preset, overrides = _preset_and_overrides(args)
-        cfg = load_config(preset, overrides)
-        res = train(cfg, args.out, name=args.name, quiet=args.quiet)
-    s = res.summary
-    if not args.quiet:
-        _print_summary(s, res.run_dir)
-    return 0 if s["status"] == "completed" else 3
+        return _report(res.summary, args.quiet)
+    if not args.preset and command == "train":
+        raise GroupcompError("train: give a preset (see `groupcomp train --list`) or --resume")
+    preset, overrides = _preset_and_overrides(args)
+    cfg = load_config(preset, overrides, schema=schema)
+    if cfg.kind != ("arith" if command == "arith" else "sequence"):
+        other = "arith" if cfg.kind == "arith" else "train"
+        raise GroupcompError(
+            f"{command}: {preset!r} is a config of a {cfg.kind!r} run; use `groupcomp {other}`"
+        )
+    res = train(cfg, args.out, name=args.name, quiet=args.quiet)
+    return _report(res.summary, args.quiet)
 
 
-def _print_summary(s: dict, run_dir: Path | None) -> None:
+def _cmd_train(args: argparse.Namespace) -> int:
+    from groupcomp.config import RunConfig
+
+    return _cmd_run(args, RunConfig)
+
+
+def _print_summary(s) -> None:
     th, ob = s["theory"], s["observed"]
     labels = th["irrep_labels"]
+    steps_per_s = s.get("steps_per_s") or 0.0
     print(
         f"{s['group']} k={s['k']} {s['model']}: {s['status']} after {s['steps_done']} steps "
-        f"in {s['wall_time_s']:.1f} s ({s['steps_per_s']:.0f} steps/s)"
+        f"in {s['wall_time_s']:.1f} s ({steps_per_s:.0f} steps/s)"
     )
-    print(f"  loss {s['initial_loss']:.4g} -> {s['final_loss']:.4g} (mean-MSE)")
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    print(f"  loss {fmt(s['initial_loss'])} -> {fmt(s['final_loss'])} (mean-MSE)")
     pred_order = " -> ".join("+".join(labels[i] for i in g) for g in th["order"])
     obs_order = " -> ".join("+".join(g) for g in ob["order"])
     print(f"  predicted order: {pred_order}")
     print(f"  observed order:  {obs_order}")
     pp = ", ".join(f"{v:.4g}" for v in th["plateaus_mse"])
-    op = ", ".join("-" if v is None else f"{v:.4g}" for v in ob["plateaus_mse"])
+    op = ", ".join(fmt(v) for v in ob["plateaus_mse"])
     print(f"  predicted plateaus: {pp}")
     print(f"  observed plateaus:  {op}")
-    if run_dir is not None:
-        print(f"  run folder: {run_dir}  (figures/loss.png, figures/power.png, summary.json)")
+    if s.get("error"):
+        print(f"  error: {s['error']}")
+    if s.get("run_dir"):
+        print(f"  run folder: {s['run_dir']}  (figures/loss.png, figures/power.png, summary.json)")
 
 
 def _cmd_arith(args: argparse.Namespace) -> int:
-    from groupcomp.config import PRESETS, load_config
     from groupcomp.config.arith import ArithConfig
-    from groupcomp.training.arith import print_arith_summary, train_arith
 
-    if args.list:
-        from groupcomp.config import preset_path
-
-        for name in PRESETS:
-            if name.startswith("arith"):
-                first = preset_path(name).read_text().splitlines()[0].lstrip("# ")
-                print(f"  {name:<14} {first}")
-        return 0
-    preset, overrides = _preset_and_overrides(args)
-    cfg = load_config(preset, overrides, schema=ArithConfig)
-    res = train_arith(cfg, args.out, name=args.name, quiet=args.quiet)
-    if not args.quiet:
-        print(print_arith_summary(res.summary))
-    return 0 if res.summary.get("status") == "completed" else 3
+    return _cmd_run(args, ArithConfig)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from groupcomp.api import plot
 
-    from groupcomp.training import write_figures
-    from groupcomp.training.runfolder import read_json
-
-    run = Path(args.run)
-    if not (run / "metrics.parquet").exists() or not (run / "summary.json").exists():
-        raise GroupcompError(
-            f"plot: {run} is not a run folder (needs metrics.parquet and summary.json)"
-        )
-    metrics = pd.read_parquet(run / "metrics.parquet")
-    paths = write_figures(run, metrics, read_json(run / "summary.json"))
-    for p in paths:
+    for p in plot(args.run):
         print(p)
     return 0
+
+
+def _fmt_epochs(vals: list) -> str:
+    return ", ".join("never" if v is None else str(v) for v in vals)
+
+
+def format_arith_summary(summary: dict[str, Any]) -> str:
+    """A few human-readable lines describing a run's ``summary.json``."""
+    s = summary["arith"]
+    sp = s["split"]
+    fin = s["final"]
+    epochs = s["epochs_done"]
+    epochs = int(epochs) if float(epochs).is_integer() else round(float(epochs), 2)
+    lines = [
+        f"{s['task']} (k={s['k']}, M={s['num_symbols']}), loss={s['loss']}, "
+        f"{s['optimizer']}: {summary['status']} after {epochs} epochs in "
+        f"{summary['wall_time_s']:.1f} s",
+        f"  split ({sp['mode']}): {sp['n_train']} train / {sp['n_test']} test of "
+        f"{sp['n_total']} ({100 * sp['train_fraction']:.1f} %); critical count "
+        f"{sp['critical_count']:.1f} ({100 * sp['critical_fraction']:.1f} %)",
+        "  final train acc: "
+        + ", ".join("-" if a is None else f"{100 * a:.1f} %" for a in fin["train_acc"]),
+        "  final test acc:  "
+        + ", ".join("-" if a is None else f"{100 * a:.1f} %" for a in fin["test_acc"]),
+        f"  train 100 % at epoch: {_fmt_epochs(s['train100_epoch'])}",
+        f"  test 100 % at epoch:  {_fmt_epochs(s['grokking_epoch'])}",
+    ]
+    if summary.get("error"):
+        lines.append(f"  error: {summary['error']}")
+    if summary.get("run_dir"):
+        lines.append(f"  run folder: {summary['run_dir']}")
+    return "\n".join(lines)
 
 
 def _cmd_scaling(args: argparse.Namespace, overrides: list[str]) -> int:
@@ -226,9 +261,9 @@ def _cmd_scaling(args: argparse.Namespace, overrides: list[str]) -> int:
 def _cmd_theory(args: argparse.Namespace) -> int:
     from groupcomp.config import load_config
     from groupcomp.groups import parse
+    from groupcomp.runs import build_template
     from groupcomp.theory import predict_staircase
     from groupcomp.theory.timing import predict_drop_times
-    from groupcomp.training import build_template
 
     if args.preset == "scaling":
         return _cmd_scaling(args, list(args.overrides))
@@ -318,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("overrides", nargs="*", help="dotted key=value overrides")
     a.add_argument("--out", default="runs", help="parent folder of run folders (default: runs)")
     a.add_argument("--name", default=None, help="exact run-folder name (never overwritten)")
+    a.add_argument("--resume", metavar="RUN", default=None, help="continue an interrupted run")
     a.add_argument("--list", action="store_true", help="list the arith presets")
     a.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     a.set_defaults(func=_cmd_arith)

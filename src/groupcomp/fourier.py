@@ -1,6 +1,6 @@
 """Group Fourier analysis over the real orthogonal irreps of a finite group.
 
-Conventions (THEORY.md §2.1, "Real irreps"; all functions batched over leading dimensions and
+Conventions (docs/theory.md §2.1, "Real irreps"; all functions batched over leading dimensions and
 accepting numpy arrays or torch tensors, returning the same kind):
 
 * transform ``x̂[π] = Σ_g f(g) π(g)^T`` — ``(D, D)`` per real irrep π of real dimension ``D``;

@@ -1,4 +1,4 @@
-"""Template signals ``x ∈ R^n`` on a finite group (the "encodings" of P1, THEORY.md §1.1).
+"""Template signals ``x ∈ R^n`` on a finite group (the "encodings" of P1, docs/theory.md §1.1).
 
 Every builder returns a float64 array of shape ``(n,)`` indexed by group element. The encoding of
 an element ``g`` is its translate ``x_g(h) = x(g·h)`` (see :mod:`groupcomp.tasks.sequence`).
@@ -140,7 +140,8 @@ def fourier_template(
     Sets ``x̂[π] = c_π I_D`` with ``c_π = sqrt(e·n·P_π)/D`` and inverts, so that
     ``fourier.power(G, x)[π] == P_π`` exactly and ``‖x̂[π]‖_op = c_π``. A zero trivial power gives a
     mean-centred template. This is the real-irrep version of P1 / group-agf ``custom_fourier``
-    (THEORY.md §2.1), whose complex ``c_ρ = sqrt(n P_ρ/d_ρ²)`` it reproduces for real-type irreps.
+    (docs/theory.md §2.1), whose complex ``c_ρ = sqrt(n P_ρ/d_ρ²)`` it reproduces for real-type
+    irreps.
 
     Because every coefficient is a multiple of the identity, ``x(g) = Σ_π (D/(e n)) c_π χ_π(g)`` is
     a combination of characters, i.e. a **class function** (constant on conjugacy classes). Use

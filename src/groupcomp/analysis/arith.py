@@ -4,7 +4,7 @@
   ``epoch, seed, train_acc, test_acc``): the first epoch at which an accuracy reaches a threshold
   (default 100 %), and the first epoch from which it stays there until the end.
 * :func:`fourier_coefficients`, :func:`sum_potentials`, :func:`solution_orders` — P3's quantities
-  (Y. Tian, arXiv 2410.01779; THEORY.md §5.1, §5.4) for a two-operand network on ``Z_d`` with
+  (Y. Tian, arXiv 2410.01779; docs/theory.md §5.1, §5.4) for a two-operand network on ``Z_d`` with
   one-hot inputs: ``z_{akj} = (1/d) Σ_g w_{aj}[g] e^{−2πikg/d}`` (same for ``b``),
   ``z_{ckj} = (1/d) Σ_g w_{cj}[g] e^{+2πikg/d}``, sum potentials
   ``r_{k1 k2 k} = Σ_j z_{a k1 j} z_{b k2 j} z_{c k j}``, and the per-frequency *order* = number
@@ -13,10 +13,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-import pandas as pd
+
+from groupcomp.runs.observe import first_epoch_reaching, grokking_epochs
 
 __all__ = [
     "first_epoch_reaching",
@@ -26,58 +25,6 @@ __all__ = [
     "solution_orders",
     "sum_potentials",
 ]
-
-
-def _per_seed(metrics: pd.DataFrame, col: str) -> dict[int, pd.Series]:
-    df = metrics[["epoch", "seed", col]].dropna()
-    out = {}
-    for seed, sub in df.groupby("seed", sort=True):
-        out[int(seed)] = sub.sort_values("epoch").set_index("epoch")[col]
-    return out
-
-
-def first_epoch_reaching(
-    metrics: pd.DataFrame, col: str = "test_acc", threshold: float = 1.0, *, stable: bool = False
-) -> dict[int, int | None]:
-    """Per seed, the first epoch with ``col >= threshold`` (``None`` if never).
-
-    With ``stable=True``: the first epoch from which ``col >= threshold`` holds at every later
-    recorded epoch (``None`` if the last value is below the threshold).
-    """
-    out: dict[int, int | None] = {}
-    eps = 1e-9
-    for seed, s in _per_seed(metrics, col).items():
-        ok = s.to_numpy() >= threshold - eps
-        epochs = s.index.to_numpy()
-        if not ok.any():
-            out[seed] = None
-        elif not stable:
-            out[seed] = int(epochs[np.argmax(ok)])
-        elif not ok[-1]:
-            out[seed] = None
-        else:
-            bad = np.nonzero(~ok)[0]
-            out[seed] = int(epochs[bad[-1] + 1]) if bad.size else int(epochs[0])
-    return out
-
-
-def grokking_epochs(metrics: pd.DataFrame, threshold: float = 1.0) -> dict[str, Any]:
-    """First epochs at which train and test accuracy reach ``threshold`` (per seed), the stable
-    versions, and the gap ``test − train`` (the grokking delay) where both exist."""
-    train = first_epoch_reaching(metrics, "train_acc", threshold)
-    test = first_epoch_reaching(metrics, "test_acc", threshold)
-    test_stable = first_epoch_reaching(metrics, "test_acc", threshold, stable=True)
-    gap = {
-        s: (test[s] - train[s]) if test.get(s) is not None and train.get(s) is not None else None
-        for s in test
-    }
-    return {
-        "threshold": threshold,
-        "train_epoch": train,
-        "test_epoch": test,
-        "test_epoch_stable": test_stable,
-        "delay": gap,
-    }
 
 
 def fourier_coefficients(w: np.ndarray, sign: int = -1) -> np.ndarray:

@@ -1,6 +1,6 @@
 r"""Width/depth scaling with the sequence length k: exact constructions versus trained networks.
 
-THEORY.md §3 (P1 §5-type results): a two-layer network needs a hidden width *exponential* in k,
+docs/theory.md §3 (P1 §5-type results): a two-layer network needs a hidden width *exponential* in k,
 an RNN composes in ``k − 1`` nonlinear steps at a width independent of k, and a multilayer (tree)
 network composes adjacent pairs in parallel in ``⌈log₂ k⌉`` levels. This module puts numbers on
 that, two ways:
@@ -11,7 +11,7 @@ that, two ways:
 * :func:`smallest_trained_width` — by training: the smallest two-layer width, among given
   candidates, whose trained network reaches a target loss *relative to its initial loss*, found
   with a doubling-then-bisection search (few runs), the seeds of a width trained together as one
-  batched model (:func:`groupcomp.training.train` with ``train.seeds=[...]``);
+  batched model (:func:`groupcomp.runs.execute` with ``train.seeds=[...]``);
 * :func:`scaling_experiment` — both, for ``k = 2..K``, as a :class:`ScalingResult`
   (``to_dict()`` for JSON; :func:`groupcomp.viz.scaling_figure` draws it).
 
@@ -39,8 +39,8 @@ import pandas as pd
 
 from groupcomp.errors import ConfigError, DivergenceError
 from groupcomp.groups.core import FiniteGroup
+from groupcomp.runs.folder import jsonable as _jsonable
 from groupcomp.theory.constructions import exact_sizes, irrep_terms
-from groupcomp.training.runfolder import jsonable as _jsonable
 
 __all__ = [
     "DEFAULT_TRAINING",
@@ -116,7 +116,7 @@ def _loglinear_fit(ks: np.ndarray, values: np.ndarray) -> dict[str, float | None
 def _asymptotic_base(G: FiniteGroup, template: np.ndarray) -> float:
     """Limit of ``H_{k+1}/H_k`` for ``H_k = 2^{k−1} Σ_π R_π(k)``: ``2·max_π D_π`` over type-R
     irreps with ``x̂[π] ≠ 0`` and ``2·max D_π/2`` over types C/H (their ``(k+1)`` prefactor is
-    sub-exponential). THEORY.md §3.2 / :mod:`groupcomp.theory.constructions`."""
+    sub-exponential). docs/theory.md §3.2 / :mod:`groupcomp.theory.constructions`."""
     dims = [
         t.dim if t.type == "R" else t.dim // 2 for t in irrep_terms(G, template, 2) if not t.zero
     ]
@@ -247,8 +247,8 @@ def _run_config(
 
 def _exact_width_of(cfg) -> int | None:
     from groupcomp.groups import parse
+    from groupcomp.runs import build_template
     from groupcomp.theory.constructions import two_layer_width
-    from groupcomp.training import build_template
 
     G = parse(cfg.group)
     try:
@@ -277,7 +277,7 @@ def smallest_trained_width(
 ) -> dict[str, Any]:
     """Smallest two-layer width (among ``widths``) whose trained network reaches ``target``.
 
-    Each tried width is one :func:`groupcomp.training.train` call (``out=None``) with all
+    Each tried width is one :func:`groupcomp.runs.execute` call (``out=None``) with all
     ``seeds`` batched as one ensemble; a seed's *relative loss* is its final mean-MSE over its
     mean-MSE at initialisation, and the width *succeeds* when ``criterion`` (``median``, ``min``,
     ``max`` or ``mean`` over seeds) of the relative losses is ``≤ target``. A diverged run fails
@@ -321,7 +321,7 @@ def smallest_trained_width(
         ConfigError: bad ``widths``, ``target``, ``criterion``, ``search`` or config values.
     """
     from groupcomp.groups import parse
-    from groupcomp.training import train
+    from groupcomp.runs import execute as train
 
     spec = _group_spec(group)
     if criterion not in _CRITERIA:
@@ -553,7 +553,7 @@ def scaling_experiment(
         ConfigError: bad arguments (see :func:`scaling_table`, :func:`smallest_trained_width`).
     """
     from groupcomp.groups import parse
-    from groupcomp.training import build_template
+    from groupcomp.runs import build_template
 
     spec = _group_spec(group)
     G = parse(spec)

@@ -3,7 +3,7 @@
 ``load_config("arith_z23", ["loss=ce", "split=critical"], schema=ArithConfig)`` gives a validated
 config; ``groupcomp.training.train_arith(cfg)`` runs it. Shorthands (:data:`ARITH_SHORTHANDS`):
 ``split=critical`` sets ``split.mode``, ``optim=adamw`` sets ``optim.name``, ``epochs=…``,
-``seeds=[…]``, ``expr=…``, ``op=…``, ``k=…`` (operands), ``hidden=…``, ``activation=…``,
+``seeds=[…]``, ``expr=…``, ``op=…``, ``k=…`` (operands, ``task.k``), ``hidden=…``, ``activation=…``,
 ``embedding=…``, ``ridge=…``, ``lr=…``, ``wd=…``, ``train_fraction=…``, ``offset=…``.
 ``loss`` and ``group`` are top-level keys.
 """
@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from groupcomp.config.loader import check_device, register_schema
+from groupcomp.config.schema import CommonOptimConfig, CommonTrainConfig, ExperimentConfig
 from groupcomp.errors import ConfigError
 
 __all__ = [
@@ -43,7 +44,7 @@ class ArithTaskConfig:
     #: polynomial over Z_M, e.g. ``x^2+xy+y^2`` (x = operand 1, y = operand 2, ...)
     expression: str | None = None
     #: number of operands k >= 2
-    num_operands: int = 2
+    k: int = 2
 
 
 @dataclass
@@ -69,8 +70,8 @@ class ArithModelConfig:
     """``groupcomp.models.ArithNet``."""
 
     hidden: int = 512
-    #: ``sqr`` (P3), ``relu``, ``relu2``, ``silu``, ``gelu``, ``tanh``, ``linear``, ``power``
-    activation: str = "sqr"
+    #: ``square`` (P3's ``sqr``), ``relu``, ``relu2``, ``silu``, ``gelu``, ``tanh``, ``linear``, ``power``
+    activation: str = "square"
     #: ``onehot`` (fixed) or ``learned``
     embedding: str = "onehot"
     #: learned embedding dimension (``None`` = M)
@@ -85,50 +86,39 @@ class ArithModelConfig:
 
 
 @dataclass
-class ArithOptimConfig:
-    """Optimiser (``groupcomp.optim.make_optimizer``)."""
+class ArithOptimConfig(CommonOptimConfig):
+    """Optimiser (``groupcomp.optim.make_optimizer``): ``adam`` (P3), ``adamw``, ``sgd``,
+    ``muon``, ``per_neuron_sgd``.
 
-    #: ``adam`` (P3), ``adamw``, ``sgd``, ``muon``, ``per_neuron_sgd``
+    ``weight_decay``: Adam / SGD: L2 added to the gradient (torch semantics); AdamW / Muon:
+    decoupled. Default 1e-3: with it Z23 at P4's critical split groks (all of seeds 0-5 reach
+    100 % test accuracy); P3's 1e-4 (preset ``arith_z23``) memorises there.
+    """
+
     name: str = "adam"
-    lr: float = 0.01
-    #: Adam / SGD: L2 added to the gradient (torch semantics); AdamW / Muon: decoupled.
-    #: Default 1e-3: with it Z23 at P4's critical split groks (all of seeds 0-5 reach 100 % test
-    #: accuracy); P3's 1e-4 (preset ``arith_z23``) memorises there.
     weight_decay: float = 1e-3
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     #: SGD / Muon momentum (``None`` = the optimiser's default: 0 for SGD, 0.95 for Muon)
     momentum: float | None = None
-    #: global gradient-norm clipping (``None`` = off)
-    grad_clip: float | None = None
 
 
 @dataclass
-class ArithTrainConfig:
-    """Training loop (``groupcomp.training.train_arith``)."""
+class ArithTrainConfig(CommonTrainConfig):
+    """Training loop of an arithmetic run: ``epochs`` passes over the training split
+    (``batch_size=None``: one full-batch step per epoch)."""
 
     epochs: int = 3000
-    #: ``None`` = full batch (one step per epoch)
-    batch_size: int | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
-    #: log-spaced epochs at which the Fourier power of the input weights is recorded
+    #: log-spaced steps at which the Fourier power of the input weights is recorded
     log_points: int = 60
-    #: log-spaced parameter snapshots kept in ``checkpoints/checkpoints.pt``
-    checkpoints: int = 12
     #: stop this many epochs after every seed first reached 100 % test accuracy (``None`` = run
     #: all epochs)
     stop_after_grok: int | None = None
-    dtype: str = "float32"
-    device: str = "cpu"
-    #: torch intra-op threads (``None`` = 1: these models are small)
-    threads: int | None = None
-    progress: bool = True
 
 
 @dataclass
-class ArithConfig:
+class ArithConfig(ExperimentConfig):
     """A group-arithmetic run: ``groupcomp arith [PRESET] key=value ...``."""
 
-    preset: str = "custom"
+    kind: str = "arith"
     #: group spec (``groupcomp.groups.parse``): ``Z23``, ``Z2xZ3xZ4``, ``S4``,
     #: ``SmallGroup(24,12)``; for ``mul`` / ``mul_all`` / ``expr`` a cyclic ``Z<M>`` naming the
     #: modulus
@@ -155,6 +145,8 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "optim.name": ("adam", "adamw", "sgd", "muon", "per_neuron_sgd"),
         "train.dtype": ("float32", "float64"),
         "train.device": ("cpu", "cuda", "mps"),
+        "train.engine": ("auto", "torch"),
+        "kind": ("arith",),
     }
 
 
@@ -169,9 +161,10 @@ ARITH_SHORTHANDS: dict[str, str] = {
     "op": "task.op",
     "expr": "task.expression",
     "expression": "task.expression",
-    "k": "task.num_operands",
-    "operands": "task.num_operands",
-    "num_operands": "task.num_operands",
+    "k": "task.k",
+    "operands": "task.k",
+    "num_operands": "task.k",
+    "batch_size": "train.batch_size",
     "hidden": "model.hidden",
     "activation": "model.activation",
     "embedding": "model.embedding",
@@ -216,8 +209,8 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
                 f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
             )
     check_device("train.device", c.train.device)
-    k = c.task.num_operands
-    _require(k >= 2, "task.num_operands", "must be an integer >= 2", k)
+    k = c.task.k
+    _require(k >= 2, "task.k", "must be an integer >= 2", k)
     m = c.model
     _require(m.hidden >= 1, "model.hidden", "must be an integer >= 1", m.hidden)
     _require(m.layers >= 1, "model.layers", "must be an integer >= 1", m.layers)
@@ -283,6 +276,12 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
         t.batch_size,
     )
     _require(
+        t.checkpoint_every is None or t.checkpoint_every >= 1,
+        "train.checkpoint_every",
+        "must be >= 1 or null (only log-spaced checkpoints)",
+        t.checkpoint_every,
+    )
+    _require(
         t.stop_after_grok is None or t.stop_after_grok >= 0,
         "train.stop_after_grok",
         "must be >= 0 or null (never stop early)",
@@ -304,7 +303,7 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
     from groupcomp.tasks.arithmetic import make_task, split_counts
 
     task = make_task(
-        c.group, op=c.task.op, expression=c.task.expression, num_operands=int(c.task.num_operands)
+        c.group, op=c.task.op, expression=c.task.expression, num_operands=int(c.task.k)
     )
     if m.embedding == "onehot" and m.embed_dim is not None and m.embed_dim != task.M:
         raise ConfigError(
@@ -321,4 +320,14 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
     )
 
 
-register_schema(ArithConfig, ARITH_SHORTHANDS, validate_arith)
+#: keys and values renamed in 0.2 (old → new); the old names keep working with a warning
+ARITH_RENAMED: dict[str, str] = {"task.num_operands": "task.k"}
+
+register_schema(
+    ArithConfig,
+    ARITH_SHORTHANDS,
+    validate_arith,
+    command="arith",
+    renamed=ARITH_RENAMED,
+    value_aliases={"model.activation": {"sqr": "square"}},
+)

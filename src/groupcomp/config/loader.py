@@ -9,19 +9,25 @@ values, raised before any training work starts.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from groupcomp.config.schema import CHOICES, SHORTHANDS, RunConfig
+from groupcomp.config.schema import CHOICES, RENAMED, SHORTHANDS, RunConfig
 from groupcomp.errors import ConfigError, GroupcompError
 
 __all__ = [
+    "COMMANDS",
     "PRESETS",
+    "PRESETS_BY_COMMAND",
+    "load_config",
+    "read_config_file",
+    "schema_for_kind",
     "list_presets",
     "load_config",
     "preset_path",
@@ -31,20 +37,37 @@ __all__ = [
 ]
 
 
-def list_presets() -> list[str]:
-    """Names of the YAML presets shipped in ``groupcomp/config/presets``."""
-    folder = resources.files("groupcomp.config") / "presets"
+#: the command whose presets live in each folder of ``groupcomp/config/presets``
+COMMANDS: tuple[str, ...] = ("train", "arith")
+
+#: largest YAML config file read (bytes)
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def list_presets(command: str = "train") -> list[str]:
+    """Names of the YAML presets shipped for ``command`` (``groupcomp <command> --list``)."""
+    folder = resources.files("groupcomp.config") / "presets" / command
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-PRESETS = list_presets()
+#: preset names per command
+PRESETS_BY_COMMAND: dict[str, list[str]] = {c: list_presets(c) for c in COMMANDS}
+#: the presets of ``groupcomp train``
+PRESETS = PRESETS_BY_COMMAND["train"]
 
 
-def preset_path(name: str) -> Any:
-    """Path of a shipped preset (a ``Traversable``)."""
-    if name not in PRESETS:
-        raise ConfigError(f"preset: unknown preset {name!r}; allowed: {', '.join(PRESETS)}")
-    return resources.files("groupcomp.config") / "presets" / f"{name}.yaml"
+def preset_path(name: str, command: str = "train") -> Any:
+    """Path of a shipped preset of ``command`` (a ``Traversable``)."""
+    if name not in PRESETS_BY_COMMAND.get(command, []):
+        for other, names in PRESETS_BY_COMMAND.items():
+            if other != command and name in names:
+                raise ConfigError(
+                    f"preset: {name!r} is a preset of `groupcomp {other}`, not of "
+                    f"`groupcomp {command}`; run `groupcomp {other} {name}`"
+                )
+        allowed = ", ".join(PRESETS_BY_COMMAND.get(command, []))
+        raise ConfigError(f"preset: unknown preset {name!r}; allowed: {allowed}")
+    return resources.files("groupcomp.config") / "presets" / command / f"{name}.yaml"
 
 
 def _all_keys(cls: type, prefix: str = "") -> list[str]:
@@ -61,15 +84,45 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
 
 ALL_KEYS = _all_keys(RunConfig)
 
-#: per-schema extras: ``{schema: (shorthands, validator)}``; other config families (e.g. the
-#: group-arithmetic runs) register here with :func:`register_schema`
-_SCHEMAS: dict[type, tuple[dict[str, str], Any]] = {}
+
+@dataclass(frozen=True)
+class SchemaInfo:
+    """How one config family is read: its ``key=value`` shorthands, its validator (``cfg ->
+    None`` raising :class:`ConfigError`), the command whose presets it takes, renamed keys
+    (old → new) and renamed values (``{key: {old: new}}``)."""
+
+    shorthands: dict[str, str]
+    validator: Any
+    command: str = "train"
+    renamed: dict[str, str] = field(default_factory=dict)
+    value_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def register_schema(schema: type, shorthands: dict[str, str], validator: Any) -> None:
-    """Register a config dataclass family: its ``key=value`` shorthands and its validator
-    (a function ``cfg -> None`` raising :class:`ConfigError`)."""
-    _SCHEMAS[schema] = (dict(shorthands), validator)
+_SCHEMAS: dict[type, SchemaInfo] = {}
+
+
+def register_schema(
+    schema: type,
+    shorthands: dict[str, str],
+    validator: Any,
+    *,
+    command: str = "train",
+    renamed: dict[str, str] | None = None,
+    value_aliases: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Register a config dataclass family (see :class:`SchemaInfo`)."""
+    _SCHEMAS[schema] = SchemaInfo(
+        dict(shorthands), validator, command, dict(renamed or {}), dict(value_aliases or {})
+    )
+
+
+def schema_for_kind(kind: str) -> type:
+    """The registered schema whose ``kind`` default is ``kind``."""
+    for schema in _SCHEMAS:
+        if getattr(schema(), "kind", None) == kind:
+            return schema
+    allowed = ", ".join(str(getattr(s(), "kind", "?")) for s in _SCHEMAS)
+    raise ConfigError(f"kind: unknown run kind {kind!r}; allowed values: {allowed}")
 
 
 def _suggest(key: str, schema: type = RunConfig) -> str:
@@ -102,48 +155,155 @@ def _parse_override(item: str, shorthands: dict[str, str] = SHORTHANDS) -> tuple
     return shorthands.get(key, key), value.strip()
 
 
+def read_config_file(path: Any, what: str = "config file") -> str:
+    """Text of a YAML config file: at most :data:`MAX_CONFIG_BYTES`, UTF-8, no YAML aliases
+    (a "billion laughs" file is refused before it is expanded)."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise ConfigError(f"{what}: {str(path)!r} is not a file")
+        size = p.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{what}: {str(path)!r} is {size} bytes; the limit is {MAX_CONFIG_BYTES} bytes"
+            )
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {str(path)!r} ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: {str(path)!r} is not UTF-8 text") from None
+
+
+def _yaml_layer(text: str, where: str) -> DictConfig:
+    import yaml
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(f"{where}: YAML aliases (*name) are not allowed in configs")
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: invalid YAML: {_first_line(exc)}") from None
+    try:
+        layer = OmegaConf.create(text)
+    except Exception as exc:  # yaml / omegaconf errors
+        raise ConfigError(f"{where}: invalid YAML: {_first_line(exc)}") from None
+    if not isinstance(layer, DictConfig):
+        raise ConfigError(f"{where}: expected a mapping of keys to values at the top level")
+    return layer
+
+
+def _no_interpolation(layer: Any, where: str) -> None:
+    """Refuse ``${...}`` (OmegaConf interpolations and resolvers such as ``oc.env``): a config
+    must not pull values from the environment into a run folder."""
+
+    def walk(x: Any, key: str) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, key)
+        elif isinstance(x, str) and "${" in x:
+            raise ConfigError(
+                f"{key or where}: interpolations ('${{...}}', e.g. oc.env) are not allowed in "
+                f"groupcomp configs, got {x!r}"
+            )
+
+    walk(OmegaConf.to_container(layer, resolve=False), "")
+
+
+def _rename_keys(layer: DictConfig, info: SchemaInfo, where: str) -> DictConfig:
+    if not info.renamed:
+        return layer
+    flat = OmegaConf.to_container(layer, resolve=False)
+    changed = False
+    for old, new in info.renamed.items():
+        sec, _, name = old.partition(".")
+        if isinstance(flat.get(sec), dict) and name in flat[sec]:
+            value = flat[sec].pop(name)
+            nsec, _, nname = new.partition(".")
+            flat.setdefault(nsec, {})[nname] = value
+            changed = True
+            warnings.warn(
+                f"{where}: key {old!r} was renamed {new!r}; please use the new name",
+                FutureWarning,
+                stacklevel=4,
+            )
+    return OmegaConf.create(flat) if changed else layer
+
+
+def _peek_kind(text: str) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def load_config(
     preset: str | None = None,
     overrides: Sequence[str] = (),
     *,
-    schema: type = RunConfig,
+    schema: type | None = None,
     validate_values: bool = True,
 ) -> DictConfig:
-    """Schema defaults ← preset YAML ← ``key=value`` overrides, then :func:`validate`.
+    """Schema defaults ← preset YAML ← ``key=value`` overrides, then the schema's validator.
 
     Args:
-        preset: name of a shipped preset (``groupcomp train --list`` shows them), a path to a
-            YAML file, or ``None`` for the schema defaults.
+        preset: name of a shipped preset of the schema's command (``groupcomp train --list``,
+            ``groupcomp arith --list``), a path to a YAML file (e.g. a run folder's
+            ``config.yaml``), or ``None`` for the schema defaults.
         overrides: dotted ``key=value`` strings; values use YAML syntax (``[0,30,3000]``).
+        schema: the config family (:class:`RunConfig`, ``ArithConfig``); ``None`` = the
+            ``kind`` written in a YAML file, else :class:`RunConfig`.
     """
-    shorthands, validator = _SCHEMAS.get(schema, (SHORTHANDS, validate))
+    text = None
+    if preset is not None:
+        from pathlib import Path
+
+        if schema is None and Path(preset).suffix in (".yaml", ".yml"):
+            text = read_config_file(preset, f"preset {preset!r}")
+            kind = _peek_kind(text)
+            schema = schema_for_kind(kind) if kind else None
+    schema = schema or RunConfig
+    info = _SCHEMAS.get(schema) or SchemaInfo(SHORTHANDS, validate, "train", RENAMED)
     base = OmegaConf.structured(schema)
     OmegaConf.set_struct(base, True)
     layers = []
     if preset is not None:
-        if preset in PRESETS:
-            text = preset_path(preset).read_text()
-        else:
-            from pathlib import Path
-
-            p = Path(preset)
-            if not p.is_file():
-                raise ConfigError(
-                    f"preset: unknown preset {preset!r} (not a shipped preset nor a YAML file); "
-                    f"allowed: {', '.join(PRESETS)}"
-                )
-            text = p.read_text()
-        try:
-            layer = OmegaConf.create(text)
-        except Exception as exc:  # yaml errors
-            raise ConfigError(f"preset {preset!r}: invalid YAML: {exc}") from None
-        layers.append(("preset " + str(preset), layer))
+        if text is None:
+            names = PRESETS_BY_COMMAND.get(info.command, [])
+            if preset in names or "/" not in preset and not preset.endswith((".yaml", ".yml")):
+                text = preset_path(preset, info.command).read_text()
+            else:
+                text = read_config_file(preset, f"preset {preset!r}")
+        where = f"preset {preset!r}"
+        layer = _yaml_layer(text, where)
+        _no_interpolation(layer, where)
+        layers.append((where, _rename_keys(layer, info, where)))
     for item in overrides:
-        key, value = _parse_override(item, shorthands)
+        key, value = _parse_override(item, info.shorthands)
+        if key in info.renamed:
+            warnings.warn(
+                f"{key}: this key was renamed {info.renamed[key]!r}; please use the new name",
+                FutureWarning,
+                stacklevel=2,
+            )
+            key = info.renamed[key]
         try:
             layer = OmegaConf.from_dotlist([f"{key}={value}"])
         except Exception as exc:
-            raise ConfigError(f"{key}: could not parse value {value!r}: {exc}") from None
+            raise ConfigError(
+                f"{key}: could not parse value {value!r}: {_first_line(exc)}"
+            ) from None
+        _no_interpolation(layer, key)
         layers.append((key, layer))
     cfg = base
     for where, layer in layers:
@@ -155,8 +315,13 @@ def load_config(
         except OmegaConfBaseException as exc:
             key = getattr(exc, "full_key", None) or where
             raise ConfigError(f"{key}: invalid value ({_first_line(exc)})") from None
+    for key, aliases in info.value_aliases.items():
+        sec, _, name = key.partition(".")
+        value = getattr(getattr(cfg, sec), name)
+        if value in aliases:
+            setattr(getattr(cfg, sec), name, aliases[value])
     if validate_values:
-        validator(cfg)
+        info.validator(cfg)
     return cfg
 
 
@@ -184,8 +349,9 @@ def validate(cfg: DictConfig | RunConfig) -> None:
     values. Also parses the group spec and checks the template powers' length against it."""
     c = cfg
     for key, allowed in CHOICES.items():
-        sec, name = key.split(".")
-        value = getattr(getattr(c, sec), name)
+        value = c
+        for part in key.split("."):
+            value = getattr(value, part)
         if value not in allowed:
             raise ConfigError(
                 f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
@@ -225,17 +391,23 @@ def validate(cfg: DictConfig | RunConfig) -> None:
         0 <= c.task.val_fraction < 1, "task.val_fraction", "must be in [0, 1)", c.task.val_fraction
     )
     _require(
-        c.task.batch_size is None or c.task.batch_size >= 1,
-        "task.batch_size",
+        c.train.batch_size is None or c.train.batch_size >= 1,
+        "train.batch_size",
         "must be >= 1 or null (full batch)",
-        c.task.batch_size,
+        c.train.batch_size,
+    )
+    _require(
+        c.train.checkpoint_every is None or c.train.checkpoint_every >= 1,
+        "train.checkpoint_every",
+        "must be >= 1 or null (only log-spaced checkpoints)",
+        c.train.checkpoint_every,
     )
     if c.task.data == "online":
         _require(
-            c.task.batch_size is not None,
-            "task.batch_size",
-            "is required with task.data=online (e.g. task.batch_size=1024)",
-            c.task.batch_size,
+            c.train.batch_size is not None,
+            "train.batch_size",
+            "is required with task.data=online (e.g. train.batch_size=1024)",
+            c.train.batch_size,
         )
         _require(
             c.task.val_fraction == 0,
@@ -280,3 +452,13 @@ def to_yaml(cfg: DictConfig) -> str:
 def to_container(cfg: DictConfig) -> dict:
     """Resolved config as a plain dict."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+register_schema(
+    RunConfig,
+    SHORTHANDS,
+    validate,
+    command="train",
+    renamed=RENAMED,
+    value_aliases={"model.activation": {"sqr": "square"}},
+)

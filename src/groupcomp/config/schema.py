@@ -43,11 +43,9 @@ class TaskConfig:
 
     #: sequence length (number of group elements composed)
     k: int = 2
-    #: ``exhaustive`` (all n^k sequences; full batch unless ``batch_size``) or ``online``
+    #: ``exhaustive`` (all n^k sequences; full batch unless ``train.batch_size``) or ``online``
     #: (fresh uniform samples every step)
     data: str = "exhaustive"
-    #: mini-batch size; ``None`` = full batch (exhaustive) — required for ``online``
-    batch_size: int | None = None
     #: fraction of the exhaustive set held out for validation (0 = none)
     val_fraction: float = 0.0
 
@@ -70,29 +68,38 @@ class ModelConfig:
 
 
 @dataclass
-class OptimConfig:
-    """Optimiser (``groupcomp.optim.make_optimizer``)."""
+class CommonOptimConfig:
+    """Optimiser settings shared by every run kind (``groupcomp.optim.make_optimizer``)."""
 
-    #: ``auto`` picks the paper's choice per model (per-neuron SGD; hybrid for the RNN)
     name: str = "auto"
     lr: float = 0.01
-    momentum: float = 0.0
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    #: learning rate of the Adam part of the hybrid RNN optimiser (``None`` = 1e-3)
-    adam_lr: float | None = None
-    #: global gradient-norm clipping (``None`` = off, the default)
+    #: gradient-norm clipping, applied to each seed's gradient separately (``None`` = off)
     grad_clip: float | None = None
 
 
 @dataclass
-class TrainConfig:
-    """Training loop (``groupcomp.training.fit``)."""
+class OptimConfig(CommonOptimConfig):
+    """Optimiser of a sequence-composition run.
 
-    #: optimiser steps (full-batch: steps = epochs)
-    steps: int = 2000
-    #: seeds trained together as one batched model
+    ``name``: ``auto`` picks the paper's choice per model (per-neuron SGD; hybrid for the RNN).
+    """
+
+    momentum: float = 0.0
+    #: learning rate of the Adam part of the hybrid RNN optimiser (``None`` = 1e-3)
+    adam_lr: float | None = None
+
+
+@dataclass
+class CommonTrainConfig:
+    """Training-loop settings shared by every run kind (``groupcomp.training.fit``)."""
+
+    #: seeds trained together as one batched model (each member equals the seed run alone)
     seeds: list[int] = field(default_factory=lambda: [0])
+    #: samples per optimiser step; ``None`` = the whole training set (full batch). Required for
+    #: ``task.data=online``.
+    batch_size: int | None = None
     dtype: str = "float32"
     device: str = "cpu"
     #: torch intra-op threads (``None`` = 1 for small models, see docs/performance.md); also the
@@ -101,12 +108,22 @@ class TrainConfig:
     #: ``auto`` = the compiled numba kernel for full-batch two-layer runs where it is faster,
     #: else torch; ``torch`` / ``numba`` force one (``numba`` errors where it cannot apply)
     engine: str = "auto"
-    #: number of log-spaced steps at which spectra and per-irrep losses are recorded
+    #: number of log-spaced steps at which the probes (spectra, per-irrep losses) run
     log_points: int = 120
-    #: number of log-spaced checkpoints kept (in one file)
+    #: number of log-spaced checkpoints (``checkpoints/step_<t>.pt``, step 0 included)
     checkpoints: int = 12
+    #: also a checkpoint every this many steps (``None`` = only the log-spaced ones)
+    checkpoint_every: int | None = None
     #: progress bar (silenced when not a TTY or with --quiet)
     progress: bool = True
+
+
+@dataclass
+class TrainConfig(CommonTrainConfig):
+    """Training loop of a sequence-composition run."""
+
+    #: optimiser steps (full-batch: steps = epochs)
+    steps: int = 2000
 
 
 @dataclass
@@ -119,13 +136,22 @@ class TheoryConfig:
 
 
 @dataclass
-class RunConfig:
-    """A full training run: ``groupcomp train PRESET key=value ...``."""
+class ExperimentConfig:
+    """What every run kind has: a kind, a preset name, a group; the kinds add their sections
+    (``task``, ``model``, ``optim``, ``train`` and their own)."""
 
+    #: run kind: ``sequence`` (``groupcomp train``) or ``arith`` (``groupcomp arith``)
+    kind: str = "sequence"
     #: preset this config came from (informational)
     preset: str = "custom"
-    #: group spec, e.g. ``D3``, ``C4xC4``, ``A5`` (see ``groupcomp groups list``)
+    #: group spec, e.g. ``D3``, ``C4xC4``, ``A5``, ``Z23`` (see ``groupcomp groups list``)
     group: str = "D3"
+
+
+@dataclass
+class RunConfig(ExperimentConfig):
+    """A sequence-composition run: ``groupcomp train PRESET key=value ...``."""
+
     template: TemplateConfig = field(default_factory=TemplateConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -145,7 +171,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.dtype": ("float32", "float64"),
     "train.device": ("cpu", "cuda", "mps"),
     "train.engine": ("auto", "torch", "numba"),
+    "kind": ("sequence",),
 }
+
+#: keys renamed in 0.2 (old → new); old names keep working with a warning
+RENAMED: dict[str, str] = {"task.batch_size": "train.batch_size"}
 
 #: ``group=value`` shorthands: ``model=rnn`` means ``model.name=rnn``
 SHORTHANDS: dict[str, str] = {
@@ -156,5 +186,6 @@ SHORTHANDS: dict[str, str] = {
     "k": "task.k",
     "seeds": "train.seeds",
     "steps": "train.steps",
+    "batch_size": "train.batch_size",
     "agf": "theory.agf",
 }

@@ -1,7 +1,7 @@
 """The :class:`FiniteGroup` abstraction: a validated Cayley table with cached derived data.
 
-Conventions (DESIGN.md §3): elements are the integers ``0..n-1``, the identity is ``0``,
-``table[a, b]`` is the index of ``a·b``.
+Conventions (docs/architecture.md, "Fixed conventions"): elements are the integers ``0..n-1``,
+the identity is ``0``, ``table[a, b]`` is the index of ``a·b``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class FiniteGroup:
         t = np.ascontiguousarray(t, dtype=np.int64)
         t.setflags(write=False)
         self._table = t
-        self.name = str(name)
+        self._name = str(name)
         n = t.shape[0]
         if labels is not None:
             labels = [str(x) for x in labels]
@@ -63,11 +63,23 @@ class FiniteGroup:
         inv[rows] = cols
         inv.setflags(write=False)
         self._inverse = inv
-        self.structure = structure
-        self._irreps: list[Irrep] | None = None
-        self._complex_irreps: list[Irrep] | None = None
+        self._structure = structure
+        self._irreps: tuple[Irrep, ...] | None = None
+        self._complex_irreps: tuple[Irrep, ...] | None = None
 
     # ------------------------------------------------------------------ basic data
+    # Groups are shared (groupcomp.groups.parse caches them by spec): every attribute is
+    # read-only and every exposed array has write=False.
+    @property
+    def name(self) -> str:
+        """Human-readable name, e.g. ``"D3"`` (read-only)."""
+        return self._name
+
+    @property
+    def structure(self) -> tuple | None:
+        """How a constructor built the group (see the class docstring), or ``None``."""
+        return self._structure
+
     @property
     def table(self) -> np.ndarray:
         """``(n, n)`` int64 Cayley table (read-only)."""
@@ -151,13 +163,13 @@ class FiniteGroup:
             if orders.all():
                 break
             power = self._table[power, np.arange(n)]
-        return orders
+        return _readonly(orders)
 
     @cached_property
     def conjugation(self) -> np.ndarray:
         """``(n, n)`` array ``conj[g, x] = g·x·g⁻¹``."""
         t = self._table
-        return t[t, self._inverse[:, None]]
+        return _readonly(t[t, self._inverse[:, None]])
 
     @cached_property
     def class_of(self) -> np.ndarray:
@@ -165,12 +177,12 @@ class FiniteGroup:
         so the identity's class is ``0``."""
         rep = self.conjugation.min(axis=0)
         _, idx = np.unique(rep, return_inverse=True)
-        return idx.astype(np.int64)
+        return _readonly(idx.astype(np.int64))
 
     @cached_property
     def class_sizes(self) -> np.ndarray:
         """``(num_classes,)`` size of each conjugacy class."""
-        return np.bincount(self.class_of)
+        return _readonly(np.bincount(self.class_of))
 
     @cached_property
     def class_representatives(self) -> np.ndarray:
@@ -178,7 +190,7 @@ class FiniteGroup:
         reps = np.full(self.class_sizes.shape[0], -1, dtype=np.int64)
         for g in range(self.order - 1, -1, -1):
             reps[self.class_of[g]] = g
-        return reps
+        return _readonly(reps)
 
     @property
     def num_classes(self) -> int:
@@ -186,29 +198,36 @@ class FiniteGroup:
         return int(self.class_sizes.shape[0])
 
     # ------------------------------------------------------------------ representations
-    def irreps(self) -> list[Irrep]:
+    def irreps(self) -> tuple[Irrep, ...]:
         """Real orthogonal irreps, trivial first, then by real dimension, then by a stable label.
 
         Each :class:`~groupcomp.groups.irreps.Irrep` has ``matrices: (n, D, D)`` float64 and a
-        Frobenius–Schur ``type`` in ``{"R", "C", "H"}``. Cached; verified on construction.
+        Frobenius–Schur ``type`` in ``{"R", "C", "H"}``. Cached (the same tuple on every call;
+        the matrices are read-only); verified on construction.
         """
         if self._irreps is None:
             from groupcomp.groups.irreps import compute_real_irreps
 
-            self._irreps = compute_real_irreps(self)
+            self._irreps = tuple(compute_real_irreps(self))
         return self._irreps
 
-    def complex_irreps(self) -> list[Irrep]:
-        """Unitary complex irreps, one per isomorphism class (``matrices: (n, d, d)``)."""
+    def complex_irreps(self) -> tuple[Irrep, ...]:
+        """Unitary complex irreps, one per isomorphism class (``matrices: (n, d, d)``). Cached
+        like :meth:`irreps`."""
         if self._complex_irreps is None:
             from groupcomp.groups.irreps import compute_complex_irreps
 
-            self._complex_irreps = compute_complex_irreps(self)
+            self._complex_irreps = tuple(compute_complex_irreps(self))
         return self._complex_irreps
 
     def character_table(self) -> np.ndarray:
         """``(num_complex_irreps, n)`` complex128: characters of :meth:`complex_irreps`."""
         return np.stack([np.trace(r.matrices, axis1=1, axis2=2) for r in self.complex_irreps()])
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def validate_table(table: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from groupcomp.errors import GroupcompError, GroupSpecError
 from groupcomp.groups import constructors as C
@@ -114,7 +115,15 @@ def _fail(spec: str, problem: str) -> GroupSpecError:
     )
 
 
-def _small_group(spec: str, order: int, ident: int) -> FiniteGroup:
+#: A factor resolved to its constructor and integer arguments, e.g. ``(cyclic, (4,))`` for both
+#: ``"C4"`` and ``"z_4"``: the canonical, hashable form of a spec's factor (the cache key).
+_Factor = tuple[Callable[..., FiniteGroup], tuple[int, ...]]
+
+#: Most distinct specs whose groups :func:`parse` keeps (least recently used are dropped).
+CACHE_SIZE = 64
+
+
+def _small_group_ctor(spec: str) -> Callable[[int, int], FiniteGroup]:
     try:
         from groupcomp.groups.catalogue import small_group
     except ModuleNotFoundError as exc:
@@ -123,17 +132,19 @@ def _small_group(spec: str, order: int, ident: int) -> FiniteGroup:
         raise _fail(
             spec, "the small-groups catalogue (groupcomp.groups.catalogue) is not available"
         ) from exc
-    return small_group(order, ident)
+    return small_group
 
 
-def _parse_factor(spec: str, factor: str, position: int) -> FiniteGroup:
+def _parse_factor(spec: str, factor: str, position: int) -> _Factor:
+    """Resolve one factor to its constructor and arguments (raises on bad syntax; builds
+    nothing)."""
     where = f"factor {position + 1} {factor!r}"
     key = factor.lower()
     if key in _NAMED:
-        return _NAMED[key]()
+        return _NAMED[key], ()
     m = _SMALL_RE.fullmatch(factor)
     if m:
-        return _small_group(spec, int(m.group(1)), int(m.group(2)))
+        return _small_group_ctor(spec), (int(m.group(1)), int(m.group(2)))
     if key.startswith("smallgroup"):
         raise _fail(spec, f"{where} must look like SmallGroup(<order>,<id>) with integer arguments")
     if key.startswith("q"):
@@ -146,9 +157,14 @@ def _parse_factor(spec: str, factor: str, position: int) -> FiniteGroup:
         n = int(m.group(2))
         if n < 1:
             raise _fail(spec, f"{where}: the {family} family needs n >= 1, got {n}")
-        return ctor(n)
+        return ctor, (n,)
     hint = " (separate factors with a lowercase 'x' or '×')" if "X" in factor else ""
     raise _fail(spec, f"{where} is not a known group name{hint}")
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _build(factors: tuple[_Factor, ...]) -> FiniteGroup:
+    return C.product(*(ctor(*args) for ctor, args in factors))
 
 
 def parse(spec: str | FiniteGroup) -> FiniteGroup:
@@ -156,6 +172,10 @@ def parse(spec: str | FiniteGroup) -> FiniteGroup:
 
     A :class:`FiniteGroup` is returned as-is. ``"D3"`` is the dihedral group of order 6.
     Raises :class:`~groupcomp.errors.GroupSpecError` quoting the spec and the failing part.
+
+    Groups are cached: equivalent specs (``"C4xC4"``, ``" c4 × Z_4 "``) return the same
+    immutable :class:`FiniteGroup` object, so its irreps are computed once per process. The
+    cache keeps the :data:`CACHE_SIZE` most recently used groups.
     """
     if isinstance(spec, FiniteGroup):
         return spec
@@ -171,9 +191,9 @@ def parse(spec: str | FiniteGroup) -> FiniteGroup:
     for i, f in enumerate(factors):
         if not f:
             raise _fail(spec, f"factor {i + 1} is empty (misplaced 'x' separator?)")
+    key = tuple(_parse_factor(spec, f, i) for i, f in enumerate(factors))
     try:
-        groups = [_parse_factor(spec, f, i) for i, f in enumerate(factors)]
-        return C.product(*groups)
+        return _build(key)
     except GroupSpecError:
         raise
     except GroupcompError as exc:

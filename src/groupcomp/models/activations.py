@@ -2,7 +2,7 @@
 
 An activation ``σ`` is *positively homogeneous of degree d* if ``σ(c z) = c^d σ(z)`` for ``c > 0``.
 A neuron ``w σ(⟨u, x⟩)`` is then homogeneous of degree ``κ = d + 1`` in its own parameters
-``θ = (u, w)``, which is what per-neuron SGD needs (THEORY.md §1.2: ``η_i ∝ ‖θ_i‖^{2−κ}``).
+``θ = (u, w)``, which is what per-neuron SGD needs (docs/theory.md §1.2: ``η_i ∝ ‖θ_i‖^{2−κ}``).
 ``linear`` and ``relu`` have ``d = 1``; ``square`` and ``relu2`` have ``d = 2``; ``power`` (the
 monic ``z^p`` of P1, with ``p`` the number of composed elements) has ``d = p``; the smooth
 non-polynomial activations (``tanh``, ``gelu``, ``silu``) have no degree (``None``).
@@ -123,14 +123,14 @@ def _make_power(p: int) -> Callable[[Tensor], Tensor]:
     return _power
 
 
-def get_activation(name: str, power: int = 2, *, key: str = "model.activation") -> Activation:
+def get_activation(name: str, power: int = 2, *, key: str = "activation") -> Activation:
     """Look up an activation by name.
 
     Args:
         name: one of :data:`ACTIVATIONS` (case-insensitive).
         power: exponent used by ``"power"`` (``σ(z) = z^power``, monic, no lower-order terms, as
-            in P1 / THEORY.md §1.2 where ``power = k``); ignored by the other names.
-        key: config key named in the error message.
+            in P1 / docs/theory.md §1.2 where ``power = k``); ignored by the other names.
+        key: the name of ``name`` in the caller's vocabulary, named in the error message.
 
     Raises:
         ConfigError: unknown name, or ``power < 1``.
@@ -138,7 +138,7 @@ def get_activation(name: str, power: int = 2, *, key: str = "model.activation") 
     lname = str(name).lower()
     if lname == "power":
         if int(power) != power or power < 1:
-            raise ConfigError(f"{key}: 'power' needs an integer exponent >= 1, got {power!r}")
+            raise ConfigError(f"{key}: 'power' needs an integer power >= 1, got {power!r}")
         p = int(power)
         return Activation("power", _make_power(p), p, p, _make_power_grad(p))
     if lname == "square":
@@ -155,6 +155,4 @@ def get_activation(name: str, power: int = 2, *, key: str = "model.activation") 
         return Activation("gelu", torch.nn.functional.gelu, None)
     if lname == "silu":
         return Activation("silu", torch.nn.functional.silu, None)
-    raise ConfigError(
-        f"{key}: unknown activation {name!r}; allowed values: {', '.join(ACTIVATIONS)}"
-    )
+    raise ConfigError(f"{key}: must be one of {', '.join(ACTIVATIONS)}; got {name!r}")

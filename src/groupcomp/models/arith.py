@@ -1,6 +1,6 @@
 """``ArithNet``: the network of the group-arithmetic experiments, batched over an ensemble axis.
 
-The default is the model of P3 (Y. Tian, arXiv 2410.01779; THEORY.md §5.1): fixed one-hot
+The default is the model of P3 (Y. Tian, arXiv 2410.01779; docs/theory.md §5.1): fixed one-hot
 embeddings, per-operand input weights, quadratic activation, linear output,
 ``o(a, b) = Σ_j w_{cj} (w_{aj}[a] + w_{bj}[b])²``. Options:
 
@@ -116,6 +116,8 @@ class ArithNet(EnsembleModel):
         generator: ``torch.Generator`` for the init (default: seeded with 0).
     """
 
+    _k_param = "num_operands"
+
     def __init__(
         self,
         M: int,
@@ -153,25 +155,24 @@ class ArithNet(EnsembleModel):
         act = str(activation).lower()
         if act not in ARITH_ACTIVATIONS:
             raise ConfigError(
-                f"model.activation: unknown activation {activation!r}; allowed values: "
-                f"{', '.join(ARITH_ACTIVATIONS)}"
+                f"ArithNet: activation must be one of {', '.join(ARITH_ACTIVATIONS)}; "
+                f"got {activation!r}"
             )
         self.activation = get_activation("square" if act == "sqr" else act, power=self.k)
         if embedding not in EMBEDDINGS:
             raise ConfigError(
-                f"model.embedding: {embedding!r} is not allowed; allowed values: "
-                f"{', '.join(EMBEDDINGS)}"
+                f"ArithNet: embedding must be one of {', '.join(EMBEDDINGS)}; got {embedding!r}"
             )
         if int(layers) != layers or layers < 1:
-            raise ConfigError(f"model.layers: needs an integer >= 1, got {layers!r}")
+            raise ConfigError(f"ArithNet: layers must be an integer >= 1, got {layers!r}")
         D = self.n if embed_dim is None else int(embed_dim)
         if embedding == "onehot" and D != self.n:
             raise ConfigError(
-                f"model.embed_dim: a one-hot embedding has dimension M = {self.n}, got {D} "
-                f"(use model.embedding=learned for another dimension)"
+                f"ArithNet: embed_dim must equal M = {self.n} with embedding='onehot', got {D} "
+                f"(use embedding='learned' for another dimension)"
             )
         if D < 1:
-            raise ConfigError(f"model.embed_dim: needs an integer >= 1, got {D}")
+            raise ConfigError(f"ArithNet: embed_dim must be an integer >= 1, got {D}")
         self._init_kwargs = self_kwargs
         self.embedding_kind = embedding
         self.embed_dim = D
@@ -266,7 +267,7 @@ class ArithNet(EnsembleModel):
         ``(ΦᵀΦ + λI)⁻¹ΦᵀY``. ``targets``: ``(S, n, M)`` or ``(n, M)``. Returns the new
         ``W_out``. Only for ``ridge=True`` models."""
         if not self.ridge:
-            raise ConfigError("model.ridge: fit_readout needs a model built with ridge=True")
+            raise ConfigError("ArithNet.fit_readout: needs a model built with ridge=True")
         phi = self.features(tuples)
         W = ridge_solve(phi, targets.to(phi.dtype), float(lam))
         self.W_out.copy_(W)

@@ -81,6 +81,8 @@ class EnsembleModel(nn.Module):
     degree: int | None = None
     #: validate element indices in ``forward`` (costs a host sync; trusted callers switch it off)
     check_indices: bool = True
+    #: the subclass's name for ``k`` in its own signature (named in error messages)
+    _k_param: str = "k"
 
     def __init__(
         self,
@@ -99,15 +101,14 @@ class EnsembleModel(nn.Module):
             dtype = enc.dtype if enc.is_floating_point() else torch.get_default_dtype()
         if enc.dim() != 2 or enc.shape[0] != enc.shape[1]:
             raise ValueError(f"encoding must have shape (n, n), got {tuple(enc.shape)}")
-        for key, val, lo in (("model.k", k, min_k), ("model.hidden", hidden, 1)):
+        owner = type(self).__name__
+        for key, val, lo in ((self._k_param, k, min_k), ("hidden", hidden, 1)):
             if int(val) != val or val < lo:
-                raise ConfigError(
-                    f"{key}: {type(self).__name__} needs an integer >= {lo}, got {val!r}"
-                )
+                raise ConfigError(f"{owner}: {key} must be an integer >= {lo}, got {val!r}")
         if int(num_models) != num_models or num_models < 1:
-            raise ConfigError(f"model.num_models: needs an integer >= 1, got {num_models!r}")
+            raise ConfigError(f"{owner}: num_models must be an integer >= 1, got {num_models!r}")
         if not init_scale >= 0:
-            raise ConfigError(f"model.init_scale: needs a number >= 0, got {init_scale!r}")
+            raise ConfigError(f"{owner}: init_scale must be a number >= 0, got {init_scale!r}")
         self.register_buffer("encoding", enc.to(dtype=dtype, device=device).clone())
         self.n = int(enc.shape[0])
         self.k = int(k)

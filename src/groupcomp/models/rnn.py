@@ -1,4 +1,4 @@
-"""Quadratic RNN of P1 / group-agf (THEORY.md §3.2), batched over an ensemble axis."""
+"""Quadratic RNN of P1 / group-agf (docs/theory.md §3.2), batched over an ensemble axis."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ TRANSITIONS: tuple[str, ...] = ("quadratic", "multiplicative")
 
 
 class QuadraticRNN(EnsembleModel):
-    r"""Recurrent composition in ``k − 1`` nonlinear steps (THEORY.md §3.2).
+    r"""Recurrent composition in ``k − 1`` nonlinear steps (docs/theory.md §3.2).
 
     ``transition="quadratic"`` (default)::
 
@@ -46,7 +46,7 @@ class QuadraticRNN(EnsembleModel):
     ``W_mix ~ s_mix·N(0,1)/√H`` with ``s_mix = mix_init_scale`` (default ``s``). group-agf's
     ``QuadraticRNN`` instead uses ``s/√n`` for ``W_in, W_drive`` and ``s/√H`` for ``W_out``.
 
-    Exact construction (THEORY.md §3.2): if ``x_{gh} = C σ(A x_g + B x_h)`` (binary block with
+    Exact construction (docs/theory.md §3.2): if ``x_{gh} = C σ(A x_g + B x_h)`` (binary block with
     ``A, B, C`` stored as ``(H, n)``), then ``W_in = A``, ``W_drive = B``, ``W_out = C``,
     ``W_mix = A @ C.T`` give ``ŷ_t = x_{g_1⋯g_{t+1}}`` for every ``t``.
 
@@ -83,14 +83,17 @@ class QuadraticRNN(EnsembleModel):
         transition = str(transition).lower()
         if transition not in TRANSITIONS:
             raise ConfigError(
-                f"model.transition: unknown transition {transition!r}; "
-                f"allowed values: {', '.join(TRANSITIONS)}"
+                f"QuadraticRNN: transition must be one of {', '.join(TRANSITIONS)}; "
+                f"got {transition!r}"
             )
         self.transition = transition
         s = self.init_scale
         s_mix = s if mix_init_scale is None else float(mix_init_scale)
         if not s_mix >= 0:
-            raise ConfigError(f"model.mix_init_scale: needs a number >= 0, got {mix_init_scale!r}")
+            raise ConfigError(
+                f"QuadraticRNN: mix_init_scale must be a number >= 0 (or None), "
+                f"got {mix_init_scale!r}"
+            )
         self.mix_init_scale = s_mix
         gen = torch.Generator().manual_seed(0) if generator is None else generator
         S, H, n, dt = self.num_models, self.hidden, self.n, self.encoding.dtype

@@ -14,7 +14,9 @@ __all__ = ["TreeNet"]
 
 
 class TreeNet(EnsembleModel):
-    r"""Composes ``k`` elements in ``⌈log₂ k⌉`` levels of one shared binary block (THEORY.md §3.2).
+    r"""Composes ``k`` elements in ``⌈log₂ k⌉`` levels of one shared binary block.
+
+    See docs/theory.md §3.2.
 
     Binary block ``b(u, v) = Σ_i C_i σ(⟨A_i, u⟩ + ⟨B_i, v⟩)`` (``A, B, C``: ``(S, H, n)``; as
     matrices ``b(u, v) = Cᵀ σ(A u + B v)``). Level 1 applies ``b`` to the adjacent pairs

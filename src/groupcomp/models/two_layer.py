@@ -1,4 +1,4 @@
-"""Two-layer network of P1 (THEORY.md §1.2), batched over an ensemble axis."""
+"""Two-layer network of P1 (docs/theory.md §1.2), batched over an ensemble axis."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class TwoLayerNet(EnsembleModel):
     ``gelu``, ``silu``. Exact: scaling ``θ_i = (W_in[s, i], W_out[s, i])`` by ``c > 0`` scales
     neuron ``i``'s contribution by ``c^degree``.
 
-    Initialisation (generalises group-agf's k=2 ``TwoLayerNet`` init, THEORY.md §1.2):
+    Initialisation (generalises group-agf's k=2 ``TwoLayerNet`` init, docs/theory.md §1.2):
     ``W_in ~ s·N(0,1)/√(k n)``, ``W_out ~ s·N(0,1)/√n`` with ``s = init_scale``, so that
     ``E‖θ_i(0)‖² = s² + s² = 2s²``, i.e. ``‖θ_i(0)‖ ≈ √2·s`` for every ``k``.
 

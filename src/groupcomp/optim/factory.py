@@ -24,14 +24,14 @@ def resolve_optimizer_name(name: str, model: nn.Module) -> str:
     lname = str(name).lower()
     if lname not in OPTIMIZERS:
         raise ConfigError(
-            f"optim.name: unknown optimizer {name!r}; allowed values: {', '.join(OPTIMIZERS)}"
+            f"resolve_optimizer_name: name must be one of {', '.join(OPTIMIZERS)}; got {name!r}"
         )
     if lname != "auto":
         return lname
     if not hasattr(model, "neuron_params"):
         raise ConfigError(
-            "optim.name: 'auto' needs a groupcomp model (with neuron_params()); "
-            f"got {type(model).__name__}"
+            "resolve_optimizer_name: name='auto' needs a groupcomp model (with "
+            f"neuron_params()); got {type(model).__name__}"
         )
     others = model.other_params() if hasattr(model, "other_params") else []
     return "hybrid" if len(others) > 0 else "per_neuron_sgd"
@@ -64,7 +64,7 @@ def make_optimizer(
     ``per_neuron_sgd``, ``hybrid``): a non-zero value is a :class:`ConfigError`.
 
     Raises:
-        ConfigError: unknown name (message names ``optim.name`` and the allowed values), invalid
+        ConfigError: unknown name (message names ``name`` and the allowed values), invalid
             ``lr``/``momentum``/``weight_decay``/``adam_lr``, or a model without
             ``neuron_params()`` for a per-neuron optimiser.
     """
@@ -72,27 +72,31 @@ def make_optimizer(
     try:
         lr = float(lr)
     except (TypeError, ValueError):
-        raise ConfigError(f"optim.lr: needs a number > 0, got {lr!r}") from None
+        raise ConfigError(f"make_optimizer: lr must be a number > 0, got {lr!r}") from None
     if not lr > 0:
-        raise ConfigError(f"optim.lr: needs a number > 0, got {lr!r}")
+        raise ConfigError(f"make_optimizer: lr must be a number > 0, got {lr!r}")
     if momentum is not None and not 0.0 <= momentum < 1.0:
-        raise ConfigError(f"optim.momentum: needs 0 <= momentum < 1, got {momentum!r}")
+        raise ConfigError(f"make_optimizer: momentum must be in [0, 1) (or None), got {momentum!r}")
     if not weight_decay >= 0:
-        raise ConfigError(f"optim.weight_decay: needs a number >= 0, got {weight_decay!r}")
+        raise ConfigError(
+            f"make_optimizer: weight_decay must be a number >= 0, got {weight_decay!r}"
+        )
     if adam_lr is not None and not adam_lr > 0:
-        raise ConfigError(f"optim.adam_lr: needs a number > 0, got {adam_lr!r}")
+        raise ConfigError(
+            f"make_optimizer: adam_lr must be a number > 0 (or None), got {adam_lr!r}"
+        )
     mom = 0.0 if momentum is None else float(momentum)
 
     if resolved in ("per_neuron_sgd", "hybrid"):
         if not hasattr(model, "neuron_params"):
             raise ConfigError(
-                f"optim.name: {resolved!r} needs a groupcomp model (with neuron_params()); "
-                f"got {type(model).__name__}"
+                f"make_optimizer: name={resolved!r} needs a groupcomp model (with "
+                f"neuron_params()); got {type(model).__name__}"
             )
         if weight_decay != 0:
             raise ConfigError(
-                f"optim.weight_decay: not supported by {resolved!r} (got {weight_decay!r}); "
-                "allowed values: 0"
+                f"make_optimizer: weight_decay must be 0 for name={resolved!r} (not supported), "
+                f"got {weight_decay!r}"
             )
         degree = getattr(model, "degree", None)
         neurons = list(model.neuron_params())

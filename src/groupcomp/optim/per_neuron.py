@@ -1,9 +1,9 @@
 """Per-neuron scaled SGD (P1's neuron-dependent learning rate) and the hybrid RNN optimiser.
 
-THEORY.md §1.2: P1 trains with ``dθ_i/dt = −η_{θ_i} ∇_{θ_i} L``, ``η_{θ_i} ∝ ‖θ_i‖^{1−k}`` for the
-two-layer net with ``σ = z^k``, whose neurons are homogeneous of degree ``κ = k + 1`` in their own
-parameters; ``‖θ_i‖^{1−k} = ‖θ_i‖^{2−κ}`` makes the growth rate of ``log‖θ_i‖`` independent of the
-norm. The discrete version implemented here is
+docs/theory.md §1.2: P1 trains with ``dθ_i/dt = −η_{θ_i} ∇_{θ_i} L``,
+``η_{θ_i} ∝ ‖θ_i‖^{1−k}`` for the two-layer net with ``σ = z^k``, whose neurons are homogeneous of
+degree ``κ = k + 1`` in their own parameters; ``‖θ_i‖^{1−k} = ‖θ_i‖^{2−κ}`` makes the growth rate
+of ``log‖θ_i‖`` independent of the norm. The discrete version implemented here is
 
     θ_i ← θ_i − lr · ‖θ_i‖^{2−κ} · ∇_{θ_i} L
 
@@ -81,7 +81,7 @@ def _per_neuron_group_step(group: dict[str, Any], state: dict) -> None:
 
 
 class PerNeuronSGD(torch.optim.Optimizer):
-    r"""SGD with the per-neuron learning rate ``lr · ‖θ_i‖^{2−κ}`` (THEORY.md §1.2).
+    r"""SGD with the per-neuron learning rate ``lr · ‖θ_i‖^{2−κ}`` (docs/theory.md §1.2).
 
     Args:
         params: the model's ``neuron_params()`` (each ``(S, H, ...)``; neuron ``i`` of model

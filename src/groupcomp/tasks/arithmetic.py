@@ -22,7 +22,7 @@ used to analyse the learned input weights (the group itself for ``compose``, ``(
 Splits (:func:`split_counts`, :func:`make_split`): all ``M^k`` tuples are enumerated in
 lexicographic order, shuffled with a seeded generator, and the first ``n_train`` are the training
 set. ``n_train`` is either ``round(train_fraction · M^k)`` or the *critical count* of P4 §"scaling
-law" (THEORY.md §6) times a multiplicative ``offset``::
+law" (docs/theory.md §6) times a multiplicative ``offset``::
 
     n_c = c · M · ln M · corr,    c = 2.7482 (default),
     corr = d_max / 2 for non-abelian operand groups (d_max = largest complex irrep degree), else 1.
@@ -32,7 +32,7 @@ rule was derived for pairs (``k = 2``); for ``k > 2`` the same count is used (it
 smaller fraction of the ``M^k`` tuples) — a choice of this toolkit, not a result of P4.
 
 Targets: class indices (cross-entropy) or centred one-hot vectors ``e_c − 1/M`` (MSE with the
-zero-mean projection ``P^⊥ = I − 11^T/M`` of P3, THEORY.md §5.1).
+zero-mean projection ``P^⊥ = I − 11^T/M`` of P3, docs/theory.md §5.1).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ __all__ = [
 #: task kinds accepted by :func:`make_task` (``auto`` = ``expr`` if an expression is given,
 #: else ``compose``)
 ARITH_OPS: tuple[str, ...] = ("auto", "compose", "mul", "mul_all", "expr")
-#: P4's default ``critical_ratio_multiplier`` (THEORY.md §6)
+#: P4's default ``critical_ratio_multiplier`` (docs/theory.md §6)
 CRITICAL_C = 2.7482
 #: expression variables, in operand order: ``x`` is operand 1, ``y`` operand 2, …
 VARIABLES: tuple[str, ...] = ("x", "y", "z", "w", "u", "v")
@@ -361,7 +361,7 @@ class Expression:
         return f"Expression({self.source!r})"
 
 
-def parse_expression(source: str, *, key: str = "task.expression") -> Expression:
+def parse_expression(source: str, *, key: str = "expression") -> Expression:
     """Parse a polynomial such as ``"x^2+xy+y^2"`` (no ``eval``).
 
     Raises:
@@ -414,13 +414,13 @@ class ArithmeticTask:
     ) -> None:
         k = num_operands
         if isinstance(k, bool) or int(k) != k or k < 2:
-            raise ConfigError(f"task.num_operands: must be an integer >= 2, got {k!r}")
+            raise ConfigError(f"ArithmeticTask: num_operands must be an integer >= 2, got {k!r}")
         if M < 1:
-            raise ConfigError(f"group: needs at least one symbol, got M = {M}")
+            raise ConfigError(f"ArithmeticTask: M (number of symbols) must be >= 1, got {M}")
         if M ** int(k) > MAX_TUPLES:
             raise ConfigError(
-                f"task.num_operands: {M}^{k} = {M ** int(k)} tuples is more than the "
-                f"{MAX_TUPLES} this task enumerates; use fewer operands or a smaller group"
+                f"ArithmeticTask: M^num_operands = {M}^{k} = {M ** int(k)} tuples is more than "
+                f"MAX_TUPLES = {MAX_TUPLES}; use fewer operands or fewer symbols"
             )
         self.kind = kind
         self.M = int(M)
@@ -448,15 +448,19 @@ class ArithmeticTask:
         p = int(p)
         if include_zero:
             if p < 2:
-                raise ConfigError(f"group: multiplication needs a modulus >= 2, got {p}")
+                raise ConfigError(
+                    f"ArithmeticTask.mul: p must be >= 2 with include_zero=True, got {p}"
+                )
             return cls("mul_all", p, num_operands, name=f"mul mod {p} (all residues)", modulus=p)
         if not _is_prime(p):
             raise ConfigError(
-                f"group: task.op=mul needs a prime modulus (the non-zero residues mod {p} are not "
-                f"a group); use a prime such as Z23, or task.op=mul_all"
+                f"ArithmeticTask.mul: p must be a prime (the non-zero residues mod {p} are not "
+                f"a group), got {p}; use a prime such as 23, or include_zero=True"
             )
         if p < 3:
-            raise ConfigError(f"group: task.op=mul needs a prime >= 3 (got {p}: one symbol only)")
+            raise ConfigError(
+                f"ArithmeticTask.mul: p must be a prime >= 3 (p = 2 leaves one symbol), got {p}"
+            )
         res = np.arange(1, p)
         table = (np.multiply.outer(res, res) % p) - 1  # symbol = residue - 1
         from groupcomp.groups.constructors import from_table
@@ -470,9 +474,9 @@ class ArithmeticTask:
         e = parse_expression(expression) if isinstance(expression, str) else expression
         if e.num_variables > num_operands:
             raise ConfigError(
-                f"task.expression: {e.source!r} uses variable "
+                f"ArithmeticTask.expr: expression {e.source!r} uses variable "
                 f"{VARIABLES[e.num_variables - 1]!r} (operand {e.num_variables}) but "
-                f"task.num_operands = {num_operands}"
+                f"num_operands = {num_operands}"
             )
         from groupcomp.groups.constructors import cyclic
 
@@ -539,8 +543,8 @@ def _cyclic_modulus(G: FiniteGroup, spec: str, op: str) -> int:
     cf = G.cyclic_factors
     if cf is None or len(cf) != 1:
         raise ConfigError(
-            f"group: task.op={op} needs a cyclic group Z<M> naming the modulus (e.g. Z23), "
-            f"got {spec!r}"
+            f"make_task: op={op!r} needs group = a cyclic group Z<M> naming the modulus "
+            f"(e.g. 'Z23'), got {spec!r}"
         )
     return int(cf[0])
 
@@ -548,7 +552,7 @@ def _cyclic_modulus(G: FiniteGroup, spec: str, op: str) -> int:
 def resolve_op(op: str, expression: str | None) -> str:
     """``auto`` → ``expr`` if an expression is given, else ``compose``."""
     if op not in ARITH_OPS:
-        raise ConfigError(f"task.op: {op!r} is not allowed; allowed values: {', '.join(ARITH_OPS)}")
+        raise ConfigError(f"resolve_op: op must be one of {', '.join(ARITH_OPS)}; got {op!r}")
     if op == "auto":
         return "expr" if expression else "compose"
     return op
@@ -567,7 +571,7 @@ def make_task(
     ``Z<M>`` whose order is the modulus.
 
     Raises:
-        ConfigError: naming ``group``, ``task.op``, ``task.expression`` or ``task.num_operands``.
+        ConfigError: naming ``group``, ``op``, ``expression`` or ``num_operands``.
     """
     from groupcomp.groups import parse
 
@@ -578,18 +582,28 @@ def make_task(
         try:
             G = parse(spec)
         except GroupcompError as exc:
-            raise ConfigError(f"group: {exc}") from None
+            raise ConfigError(f"make_task: group is not a valid group spec: {exc}") from None
     kind = resolve_op(op, expression)
     if expression and kind != "expr":
         raise ConfigError(
-            f"task.expression: only used with task.op=expr (or auto), got task.op={op}"
+            f"make_task: expression is only used with op='expr' (or 'auto'), got op={op!r}"
         )
     if kind == "compose":
         return ArithmeticTask.compose(G, num_operands)
     M = _cyclic_modulus(G, spec, kind)
+    if kind == "mul" and not (M >= 3 and _is_prime(M)):
+        raise ConfigError(
+            f"make_task: op='mul' needs group = Z<p> with p a prime >= 3 (the non-zero residues "
+            f"mod p form a group only then), got {spec!r}; use a prime such as 'Z23', or "
+            "op='mul_all'"
+        )
+    if kind == "mul_all" and M < 2:
+        raise ConfigError(f"make_task: op='mul_all' needs group = Z<M> with M >= 2, got {spec!r}")
     if kind == "expr":
         if not expression:
-            raise ConfigError("task.expression: required with task.op=expr (e.g. x^2+xy+y^2)")
+            raise ConfigError(
+                "make_task: expression is required with op='expr' (e.g. 'x^2+xy+y^2')"
+            )
         return ArithmeticTask.expr(expression, M, num_operands)
     return ArithmeticTask.mul(M, num_operands, include_zero=(kind == "mul_all"))
 
@@ -600,7 +614,10 @@ def make_task(
 
 
 def critical_count(M: int, c: float = CRITICAL_C, correction: float = 1.0) -> float:
-    """P4's critical number of training samples ``c · M · ln M · correction`` (THEORY.md §6)."""
+    """P4's critical number of training samples ``c · M · ln M · correction``.
+
+    See docs/theory.md §6.
+    """
     return float(c) * M * math.log(M) * float(correction) if M > 1 else 0.0
 
 
@@ -655,37 +672,37 @@ def split_counts(
       ``corr = d_max/2`` for a non-abelian operand group when ``correction`` (else 1).
 
     Raises:
-        ConfigError: naming ``split.mode``, ``split.train_fraction``, ``split.c`` or
-            ``split.offset`` when the values are invalid or leave an empty train or test set.
+        ConfigError: naming ``mode``, ``train_fraction``, ``c`` or ``offset`` when the values
+            are invalid or leave an empty train or test set.
     """
     N = task.num_tuples
     corr = nonabelian_correction(task.operand_group) if correction else 1.0
     crit = critical_count(task.M, c, corr)
     if mode == "fraction":
         if not (isinstance(train_fraction, int | float) and 0 < train_fraction < 1):
-            raise ConfigError(f"split.train_fraction: must be in (0, 1), got {train_fraction!r}")
+            raise ConfigError(
+                f"split_counts: train_fraction must be in (0, 1), got {train_fraction!r}"
+            )
         n = int(round(train_fraction * N))
         if not 1 <= n <= N - 1:
             raise ConfigError(
-                f"split.train_fraction: {train_fraction} of {N} tuples gives {n} training "
-                f"tuples; need between 1 and {N - 1}"
+                f"split_counts: train_fraction = {train_fraction} of {N} tuples gives {n} "
+                f"training tuples; need between 1 and {N - 1}"
             )
     elif mode == "critical":
         if not (math.isfinite(c) and c > 0):
-            raise ConfigError(f"split.c: must be a number > 0, got {c!r}")
+            raise ConfigError(f"split_counts: c must be a number > 0, got {c!r}")
         if not (math.isfinite(offset) and offset > 0):
-            raise ConfigError(f"split.offset: must be a number > 0, got {offset!r}")
+            raise ConfigError(f"split_counts: offset must be a number > 0, got {offset!r}")
         n = int(round(offset * crit))
         if not 1 <= n <= N - 1:
             raise ConfigError(
-                f"split.offset: {offset} x critical count {crit:.1f} = {n} training tuples, "
-                f"but {task.name} has {N} tuples; need between 1 and {N - 1} "
-                f"(lower split.offset or split.c, or use split.mode=fraction)"
+                f"split_counts: offset = {offset} x critical count {crit:.1f} = {n} training "
+                f"tuples, but {task.name} has {N} tuples; need between 1 and {N - 1} "
+                f"(lower offset or c, or use mode='fraction')"
             )
     else:
-        raise ConfigError(
-            f"split.mode: {mode!r} is not allowed; allowed values: fraction, critical"
-        )
+        raise ConfigError(f"split_counts: mode must be one of fraction, critical; got {mode!r}")
     return SplitCounts(mode, N, n, N - n, crit, corr)
 
 

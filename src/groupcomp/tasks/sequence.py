@@ -1,4 +1,4 @@
-"""The k-fold sequential group composition task of P1 (THEORY.md §1.1).
+"""The k-fold sequential group composition task of P1 (docs/theory.md §1.1).
 
 Convention (fixed for the whole library, docs/architecture.md): the encoding of an element ``g``
 is the translate ``x_g(h) = x(g·h)`` of the template ``x``, i.e. ``x_g = λ(g)^T x`` with ``λ`` the
@@ -8,7 +8,7 @@ input ``(x_{g_1}, …, x_{g_k})`` and its target is ``x_{g_1 g_2 ⋯ g_k}`` (the
 ``g_1`` leftmost). In the Fourier domain ``x̂_g[π] = x̂[π] π(g)``, so the target has
 ``x̂[π] π(g_1)⋯π(g_k)``.
 
-Relation to the published code (THEORY.md §1.1 warning): group-agf encodes ``x_g = λ(g) x``, i.e.
+Relation to the published code (docs/theory.md §1.1): group-agf encodes ``x_g = λ(g) x``, i.e.
 ``x_g(h) = x(g⁻¹h)``. Its generic sequence builder targets ``λ(g_k)⋯λ(g_1) x``; renaming every
 element to its inverse (``h_j = g_j⁻¹``) turns that into exactly this task. Its ``k = 2`` builder
 targets ``λ(g_1)λ(g_2) x``, which is this task with the two slots swapped. Spectral predictions
@@ -58,8 +58,7 @@ class SequenceTask:
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < 2:
             raise ConfigError(
-                f"task.k: sequence length must be an integer >= 2 (k = 1 is linearly solvable), "
-                f"got {k!r}"
+                f"SequenceTask: k must be an integer >= 2 (k = 1 is linearly solvable), got {k!r}"
             )
         x = check_template(G, template)
         x.setflags(write=False)
@@ -128,9 +127,10 @@ class SequenceTask:
     def _check_exhaustive(self) -> None:
         if self.num_sequences > self.max_exhaustive:
             raise ConfigError(
-                f"data.mode: the exhaustive dataset has n^k = {self.n}^{self.k} = "
+                f"SequenceTask: the exhaustive dataset has n^k = {self.n}^{self.k} = "
                 f"{self.num_sequences} sequences, more than max_exhaustive = "
-                f"{self.max_exhaustive}; use online sampling (data.mode=online) or raise the limit"
+                f"{self.max_exhaustive}; draw batches with sample() instead, or raise "
+                "max_exhaustive"
             )
 
     def sample(
@@ -196,7 +196,9 @@ class SequenceTask:
         """
         vf = float(val_fraction)
         if not 0.0 <= vf < 1.0:
-            raise ConfigError(f"data.val_fraction: must be in [0, 1), got {val_fraction!r}")
+            raise ConfigError(
+                f"SequenceTask.split: val_fraction must be in [0, 1), got {val_fraction!r}"
+            )
         self._check_exhaustive()
         n_val = int(round(vf * self.num_sequences))
         perm = torch.randperm(
@@ -218,7 +220,9 @@ class SequenceTask:
         """One epoch of shuffled mini-batches of the rows of ``seq`` (the last batch may be
         smaller unless ``drop_last``)."""
         if int(batch_size) < 1:
-            raise ConfigError(f"train.batch_size: must be >= 1, got {batch_size!r}")
+            raise ConfigError(
+                f"SequenceTask.minibatches: batch_size must be an integer >= 1, got {batch_size!r}"
+            )
         m = seq.shape[0]
         perm = torch.randperm(m, generator=generator, device=_gen_device(generator))
         perm = perm.to(seq.device)

@@ -1,5 +1,5 @@
 """Theory predictions: closed-form utilities ``U*``, the learning staircase (order of irreps and
-loss plateaus, P1 Theorem 4.1) and a brute-force utility for checking them (THEORY.md §1–2)."""
+loss plateaus, P1 Theorem 4.1) and a brute-force utility for checking them (docs/theory.md §1–2)."""
 
 from __future__ import annotations
 

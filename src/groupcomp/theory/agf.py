@@ -1,19 +1,19 @@
-"""Alternating Gradient Flows (AGF) for the two-layer ``z^k`` network (THEORY.md §4).
+"""Alternating Gradient Flows (AGF) for the two-layer ``z^k`` network (docs/theory.md §4).
 
 AGF (P2 = Kunin, Marchetti, Chen, Karkada, Simon, DeWeese, Ganguli, Miolane, "Alternating
 Gradient Flows", arXiv 2506.06489) describes training from a small initialisation as an
 alternation of two phases: *dormant* neurons (norm ≈ 0) slowly turn towards directions of large
 utility while their norms grow at a rate set by that utility; when one of them has accumulated
 enough utility it *activates*, and the *active* neurons then minimise the loss (a loss drop).
-This module simulates that algorithm (THEORY.md §4.2) for the library's two-layer network
+This module simulates that algorithm (docs/theory.md §4.2) for the library's two-layer network
 
     f(x_{g_1}, …, x_{g_k}) = Σ_i w_i σ(Σ_j ⟨u_{ij}, x_{g_j}⟩),   σ(z) = z^k,
 
 (:class:`groupcomp.models.TwoLayerNet`), on the exhaustive data set of a
 :class:`groupcomp.tasks.SequenceTask` (all ``n^k`` sequences, uniform weight).
 
-Normalisations (docs/architecture.md, THEORY.md §1.2–1.3)
-------------------------------------------------------------
+Normalisations (docs/architecture.md, docs/theory.md §1.2–1.3)
+-----------------------------------------------------------------
 * Loss. Reported levels are **mean-MSE** (``torch.nn.MSELoss``, mean over sequences and the
   ``n`` outputs). Internally the flow is that of P1's loss ``L_P1 = ½ E_g ‖y − f‖²
   = (n/2) L_MSE``.
@@ -33,7 +33,7 @@ Normalisations (docs/architecture.md, THEORY.md §1.2–1.3)
   time units. Derivation: ``∇L_MSE = (2/n) ∇L_P1``, so one step moves ``θ_i`` by
   ``−lr·η_i·(2/n)·∇L_P1``, i.e. ``2 lr/n`` time units of the flow; on the slow AGF time scales
   momentum multiplies the step by ``1/(1 − m)`` (the geometric sum of the buffer). This is the
-  conversion of THEORY.md §2.5 and of the P2 notebook (``step_size = 2·coef·lr/(1 − mom)``).
+  conversion of docs/theory.md §2.5 and of the P2 notebook (``step_size = 2·coef·lr/(1 − mom)``).
 
 Dormant phase (utility maximisation)
 ------------------------------------
@@ -56,7 +56,7 @@ through ``Δt``.) The directions therefore turn at the *exact* gradient-flow spe
 speed ``utilmax_lr`` per optimiser step, ``dθ̄_i/dt = (utilmax_lr/Δt) P^⊥∇U`` — what the P2
 notebook does (its ``utilmax_lr = 0.1`` is much faster than the physical speed, i.e. the
 directions are essentially always at a local maximiser of ``U``; this is the idealisation behind
-the closed-form times ``τ = c/(κU*)`` of THEORY.md §2.5 and §4.3).
+the closed-form times ``τ = c/(κU*)`` of docs/theory.md §2.5 and §4.3).
 
 Everything is vectorised over the dormant neurons: ``⟨u_{ij}, x_g⟩`` for all ``g`` is one matmul
 with the ``(n, n)`` encoding (the lookup trick of the models), the utilities and their gradients
@@ -82,7 +82,7 @@ Dormant neurons keep their accumulated ``S_i`` across rounds (P2).
 Cost minimisation in practice. With polynomial activations a set of active neurons that is too
 small to represent an irrep exactly often has *no* minimiser (border rank: the loss keeps creeping
 down while some norms diverge), e.g. fewer than 6 neurons for a ``C_p`` frequency at ``k = 2``,
-fewer than 32 at ``k = 3`` (THEORY.md §3.2). Each minimisation therefore stops after
+fewer than 16 at ``k = 3`` (docs/theory.md §3.2). Each minimisation therefore stops after
 ``costmin_steps`` iterations or when the loss fell by less than ``costmin_tol·L_0`` over 50
 iterations; intermediate levels within a cohort depend on that budget, the levels after a whole
 cohort has activated do not (to the accuracy the tests check).
@@ -105,10 +105,10 @@ spectrum: a drop starts at the first jump that removes ≥ 5 % of an irrep's res
 
 Checks (``tests/unit/test_agf.py``; numbers measured with this module)
 ----------------------------------------------------------------------
-* THEORY.md §4.3 notebook case (``C_20``, ``|x̂| = 10, 5, 2.5`` at frequencies 1, 3, 5, ``k = 2``,
-  init 0.01, plain GD lr 0.01, momentum 0.9, ``Δt = 0.01``), hidden 18 started *at the utility
-  maximisers* with norm ``√2·0.01`` (6 per frequency): jumps at t = 7.6364, 61.0914, 488.73 =
-  ``τ_ξ = (1/θ_0 − 1)/(3U*_ξ)``, mean-MSE levels 0.65625 → 0.15625 → 0.03125 → 1e-12.
+* docs/theory.md §4.3 notebook case (``C_20``, ``|x̂| = 10, 5, 2.5`` at frequencies 1, 3, 5,
+  ``k = 2``, init 0.01, plain GD lr 0.01, momentum 0.9, ``Δt = 0.01``), hidden 18 started *at the
+  utility maximisers* with norm ``√2·0.01`` (6 per frequency): jumps at t = 7.6364, 61.0914,
+  488.73 = ``τ_ξ = (1/θ_0 − 1)/(3U*_ξ)``, mean-MSE levels 0.65625 → 0.15625 → 0.03125 → 1e-12.
 * Same case from the network's random initialisation (seeds 0–4, exact dormant dynamics): order
   and levels as above (within 0.003, the last one ≤ 0.012), but the drops start at t ≈ 17–22,
   69–167 and 780–1410, i.e. 1.1–3× the closed-form ``τ`` (alignment of the directions takes
@@ -169,7 +169,7 @@ def step_time(n: int, lr: float, momentum: float = 0.0) -> float:
     """Flow time (P1 normalisation) of one full-batch optimiser step on ``nn.MSELoss``.
 
     ``Δt = 2·lr/(n·(1 − momentum))`` for both plain SGD and per-neuron SGD (module docstring;
-    THEORY.md §2.5).
+    docs/theory.md §2.5).
     """
     return 2.0 * float(lr) / (int(n) * (1.0 - float(momentum)))
 
@@ -703,7 +703,7 @@ def simulate(
     max_integration_steps: int = 1_000_000,
     init_params: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> AGFResult:
-    """Simulate AGF (THEORY.md §4.2; P2 = Kunin et al., arXiv 2506.06489) for the two-layer
+    """Simulate AGF (docs/theory.md §4.2; P2 = Kunin et al., arXiv 2506.06489) for the two-layer
     ``z^k`` network on the exhaustive ``k``-fold composition task of ``G`` with ``template``.
 
     See the module docstring for the equations, normalisations and the time conversion.

@@ -2,7 +2,7 @@ r"""Exact constructions: two-layer, recurrent and tree networks that solve the t
 
 Everything here is an explicit existence construction (P1 = Marchetti et al., "Sequential Group
 Composition", arXiv 2602.03655, §5-type width/depth results; the formulas are derived in
-THEORY.md §3.2 and in this docstring). Weights are float64 and the returned models are the
+docs/theory.md §3.2 and in this docstring). Weights are float64 and the returned models are the
 library's own classes with ``num_models = 1``, so they can be evaluated, saved and trained
 further like any other model.
 
@@ -11,7 +11,7 @@ Conventions (docs/architecture.md): ``x_g(h) = x(g·h)`` (``encoding = x[G.table
 irreps π of ``G`` (real dimension ``D``, commutant dimension ``e ∈ {1, 2, 4}`` for types R, C, H),
 inverse ``x(g) = Σ_π (D/(e n)) tr(π(g) x̂[π])`` and ``x̂_g[π] = x̂[π] π(g)``.
 
-Step 1 — linear per-slot features (THEORY.md §2.1). If ``x̂[π]`` is invertible, the matrix
+Step 1 — linear per-slot features (docs/theory.md §2.1). If ``x̂[π]`` is invertible, the matrix
 ``π(g) = x̂[π]^{-1} x̂_g[π]`` is a *linear* function of the input ``x_g``:
 ``π(g)_{ab} = ⟨F_{ab}, x_g⟩`` with ``F_{ab}(h) = (x̂[π]^{-1} π(h)^T)_{ab}``. (This is why P1's
 assumption 2 — every ``x̂[π]`` invertible or zero — matters; a singular non-zero ``x̂[π]`` raises
@@ -23,8 +23,8 @@ output slot). We write it as ``Σ_t Π_j ⟨u_{t,j}, x_{g_j}⟩ · w_t`` ("rank-
 
 * **Type R** (real dim ``D``): index paths ``(b_0, …, b_k) ∈ [D]^{k+1}``,
   ``T_π = Σ_paths Π_{j=1}^k π(g_j)_{b_{j−1} b_j} · (D/(e n)) (π(h) x̂)_{b_k b_0}``:
-  ``R_π = D^{k+1}`` terms (THEORY.md §3.2). The trivial irrep (non-zero mean) is the case ``D = 1``
-  with the constant feature ``1/Σx``; it is handled like any other R-type irrep.
+  ``R_π = D^{k+1}`` terms (docs/theory.md §3.2). The trivial irrep (non-zero mean) is the case
+  ``D = 1`` with the constant feature ``1/Σx``; it is handled like any other R-type irrep.
 * **Types C and H** (real dim ``D = 2d``): the commutant of π contains an orthogonal ``J`` with
   ``J² = −I``; in an orthonormal basis ``(v_1, …, v_d, Jv_1, …, Jv_d)`` π is the realification of a
   complex unitary irrep ``ρ`` of degree ``d`` (``ρ`` or ``ρ̄`` for type C, ``ρ`` for type H), and
@@ -39,10 +39,10 @@ output slot). We write it as ``Σ_t Π_j ⟨u_{t,j}, x_{g_j}⟩ · w_t`` ("rank-
   (write ``z_j = r_j e^{iθ_j}``; expanding each product of cosines, the all-plus term is
   ``(−1)^t cos(Σθ_j)`` and every mixed-sign term carries ``e^{2πi m t/N}``, ``1 ≤ m ≤ N−1``, which
   sums to zero over ``t``). So ``R_π = (k+1) d^{k+1}`` terms. For ``C_p`` (``d = 1``) and ``k = 2``
-  this is 3 terms = 6 neurons per frequency pair, CoGS's ``z_F6`` (THEORY.md §5); THEORY.md §3.2's
-  cos/sin expansion used ``2^k`` terms per pair instead of ``k + 1``.
+  this is 3 terms = 6 neurons per frequency pair, CoGS's ``z_F6`` (docs/theory.md §5.3); the
+  earlier cos/sin expansion (docs/theory.md §3.2) used ``2^k`` terms per pair instead of ``k + 1``.
 
-Step 3 — polarisation (THEORY.md §3.2). With ``σ(z) = z^k``,
+Step 3 — polarisation (docs/theory.md §3.2). With ``σ(z) = z^k``,
 ``k! Π_j z_j = 2^{−(k−1)} Σ_{ε ∈ {±1}^k, ε_1 = +1} (Π_j ε_j) (Σ_j ε_j z_j)^k`` exactly, so each
 rank-one term costs ``2^{k−1}`` neurons (input weights ``ε_j u_{t,j}``, output
 ``(Π ε) w_t / (2^{k−1} k!)``) and every interference monomial ``f^{(+)}`` cancels. Hence
@@ -51,13 +51,13 @@ rank-one term costs ``2^{k−1}`` neurons (input weights ``ε_j u_{t,j}``, outpu
     R_π(k) = D^{k+1} (type R),   (k+1)·(D/2)^{k+1} (types C and H).
 
 Examples (generic templates, all non-trivial ``x̂[π]`` invertible, mean zero): D3 ``18, 68, 264``
-for ``k = 2, 3, 4`` (THEORY.md §3.2); ``C_p`` ``(p−1)/2 · 2^{k−1}(k+1)`` for odd ``p`` (C5:
+for ``k = 2, 3, 4`` (docs/theory.md §3.2); ``C_p`` ``(p−1)/2 · 2^{k−1}(k+1)`` for odd ``p`` (C5:
 ``12, 32, 80``); Q8 ``2^{k−1}(3 + (k+1) 2^{k+1})`` (``54, 268``). Because a term's input weights
 are scaled by ``ε_j`` and the network computes the multilinear form exactly (for *all* inputs, not
 only translates), the block is a bilinear map ``(u, v) ↦ y`` with ``ŷ[π] = û[π] x̂[π]^{-1} v̂[π]``.
 
-Binary block, RNN and tree (THEORY.md §3.2). The ``k = 2`` network ``(A, B, C)`` with ``σ = z²``
-(``A = W_in[:, :, 0]``, ``B = W_in[:, :, 1]``, ``C = W_out``, all ``(H_2, n)``) satisfies
+Binary block, RNN and tree (docs/theory.md §3.2). The ``k = 2`` network ``(A, B, C)`` with
+``σ = z²`` (``A = W_in[:, :, 0]``, ``B = W_in[:, :, 1]``, ``C = W_out``, all ``(H_2, n)``) satisfies
 ``x_{gh} = C^T σ(A x_g + B x_h)``. By associativity
 
 * :func:`rnn_exact`: ``QuadraticRNN`` with ``W_in = A``, ``W_drive = B``, ``W_out = C`` and
@@ -158,7 +158,8 @@ def irrep_terms(G: FiniteGroup, template: np.ndarray, k: int) -> list[IrrepTerms
 
     Raises:
         ConfigError: ``k < 1``, a malformed or zero template, or some ``x̂[π]`` is non-zero but
-            singular (P1's assumption 2, THEORY.md §1.1): no linear features ``π(g)`` exist then.
+            singular (P1's assumption 2, docs/theory.md §1.1): no linear features ``π(g)``
+            exist then.
     """
     k = _check_k(k, 1, "an exact construction")
     x = check_template(G, template, nonzero=True)
@@ -174,7 +175,7 @@ def irrep_terms(G: FiniteGroup, template: np.ndarray, k: int) -> list[IrrepTerms
                 f"template: the Fourier coefficient of irrep {r.label!r} (type {r.type}, "
                 f"dim {r.dim}) of {G.name} is non-zero but singular (singular values "
                 f"{np.array2string(s, precision=3)}); exact constructions need every x̂[π] "
-                "invertible or zero (P1 assumption 2, THEORY.md §1.1). Use e.g. a generic "
+                "invertible or zero (P1 assumption 2, docs/theory.md §1.1). Use e.g. a generic "
                 "'gaussian' template or 'powers'"
             )
         out.append(
@@ -343,7 +344,7 @@ def two_layer_exact(
 
     Construction: per-slot linear irrep features × rank-one decomposition of the target
     (:func:`rank_one_terms`) × polarisation (``2^{k−1}`` neurons per term); see the module
-    docstring and THEORY.md §3.2.
+    docstring and docs/theory.md §3.2.
 
     Raises:
         ConfigError: ``k < 1``, a malformed or zero template, or a singular non-zero ``x̂[π]``.
@@ -382,8 +383,9 @@ def rnn_exact(
 ) -> QuadraticRNN:
     """A :class:`~groupcomp.models.QuadraticRNN` (quadratic transition, float64) that is exact for
     sequence length ``k``: ``W_in = A``, ``W_drive = B``, ``W_out = C``, ``W_mix = A C^T`` from the
-    exact binary block (THEORY.md §3.2). Width ``H_2 = two_layer_width(G, template, 2)`` for every
-    ``k``; ``k − 1`` nonlinear steps; every intermediate output ``forward_steps`` is exact too.
+    exact binary block (docs/theory.md §3.2). Width ``H_2 = two_layer_width(G, template, 2)`` for
+    every ``k``; ``k − 1`` nonlinear steps; every intermediate output ``forward_steps`` is exact
+    too.
 
     Raises:
         ConfigError: ``k < 2``, a malformed or zero template, or a singular non-zero ``x̂[π]``.

@@ -1,8 +1,8 @@
 """Closed-form staircase prediction: which irreps are learned, in which order, and the loss
-plateaus (THEORY.md §2.2–2.4, P1 = Marchetti et al., arXiv 2602.03655, Theorem 4.1).
+plateaus (docs/theory.md §2.2–2.4, P1 = Marchetti et al., arXiv 2602.03655, Theorem 4.1).
 
 For a mean-zero template ``x`` on a group ``G`` of order ``n`` and sequence length ``k``, the
-maximal AGF utility of a neuron supported on the real irrep ``π`` is (THEORY.md §2.2)
+maximal AGF utility of a neuron supported on the real irrep ``π`` is (docs/theory.md §2.2)
 
     U*_π = k! · (k+1)^{-(k+1)/2} · (C_ρ d_ρ)^{-(k-1)/2} · (‖x̂[π]‖_op / √n)^{k+1},
 
@@ -10,19 +10,19 @@ with ``x̂[π] = Σ_g x(g) π(g)^T`` the real Fourier coefficient, ``d_ρ`` the 
 irrep ``ρ`` inside ``π`` and ``C_ρ d_ρ`` equal to the real dimension ``D`` of ``π`` in all three
 Frobenius–Schur types:
 
-* R (real type, ``D = d``): ``C = 1`` — [DERIVED+NUM] (THEORY.md §2.2);
-* C (complex type, ``π ≅ ρ ⊕ ρ̄``, ``D = 2d``): ``C = 2`` — [DERIVED+NUM] (THEORY.md §2.2);
+* R (real type, ``D = d``): ``C = 1`` — [DERIVED+NUM] (docs/theory.md §2.2);
+* C (complex type, ``π ≅ ρ ⊕ ρ̄``, ``D = 2d``): ``C = 2`` — [DERIVED+NUM] (docs/theory.md §2.2);
 * H (quaternionic type, ``π ≅ ρ ⊕ ρ``, ``D = 2d``): effective ``C = 2``, i.e. ``C d = D = 2d``
-  — [DERIVED+NUM], this module (THEORY.md leaves H open).
+  — [DERIVED+NUM], this module (docs/theory.md §2.2).
 
-  Derivation. As ``ρ ≅ ρ̄``, ``U`` restricted to ``π`` has the single-irrep form of THEORY.md
-  §2.2, ``k! (d/n^{k+1}) Re tr(x̂^† ŵ û_1^† x̂ ⋯ û_k^† x̂)`` with ``‖u‖² = (d/n)‖û‖_F²``, exactly
-  as for a real-type irrep of degree ``d``. The difference is the constraint: the complex
-  coefficients of a *real* signal on a quaternionic ``ρ`` are quaternionic ``d × d`` matrices
-  (they commute with ``ρ``'s antiunitary structure map ``J``, ``J² = −1``), so their singular
-  values come in equal pairs and no coefficient has rank one. With ``σ = ‖x̂‖_op`` and the
-  pairs ``t_{j,1} ≥ t_{j,2} ≥ …`` of the ``k+1`` free coefficients ``M_j``, von Neumann's
-  trace inequality and Hölder give ``|tr(…)| ≤ σ^{k+1} Σ_i Π_j s_i(M_j)
+  Derivation. As ``ρ ≅ ρ̄``, ``U`` restricted to ``π`` has the single-irrep form of
+  docs/theory.md §2.2, ``k! (d/n^{k+1}) Re tr(x̂^† ŵ û_1^† x̂ ⋯ û_k^† x̂)`` with
+  ``‖u‖² = (d/n)‖û‖_F²``, exactly as for a real-type irrep of degree ``d``. The difference is the
+  constraint: the complex coefficients of a *real* signal on a quaternionic ``ρ`` are
+  quaternionic ``d × d`` matrices (they commute with ``ρ``'s antiunitary structure map ``J``,
+  ``J² = −1``), so their singular values come in equal pairs and no coefficient has rank one.
+  With ``σ = ‖x̂‖_op`` and the pairs ``t_{j,1} ≥ t_{j,2} ≥ …`` of the ``k+1`` free coefficients
+  ``M_j``, von Neumann's trace inequality and Hölder give ``|tr(…)| ≤ σ^{k+1} Σ_i Π_j s_i(M_j)
   = 2 σ^{k+1} Σ_p Π_j t_{j,p} ≤ 2 σ^{k+1} Π_j ‖M_j‖_F/√2``, attained by aligned quaternionic
   rank-one coefficients (complex rank 2) with equal norms. Relative to the real-type bound
   ``σ^{k+1} Π_j ‖M_j‖_F`` this is a factor ``2^{-(k-1)/2}``: ``d → 2d = D``.
@@ -39,10 +39,10 @@ In short, ``C_ρ d_ρ = D`` (the real dimension) for every real irrep. The same 
 confirms types R and C (D3 k=2,3; C5 k=2,3; C6 k=2,3 incl. the real Nyquist character; D4 k=3;
 S4 k=2,3; A5 k=2; the C-type irrep of Dic3) to ≲1e-12.
 
-Irreps are learned in decreasing order of ``U*_π`` (Theorem 4.1; not by power, cf. THEORY.md
-§2.3), irreps whose utilities agree to a relative gap below ``tie_rtol`` at the same time
-(THEORY.md §9). After the irreps ``I`` are learned the mean-MSE loss sits at
-``(1/n) Σ_{π ∉ I} P(π)`` with ``P(π) = D ‖x̂[π]‖_F² / (e n)`` (THEORY.md §2.4); the plateaus do
+Irreps are learned in decreasing order of ``U*_π`` (Theorem 4.1; not by power, cf.
+docs/theory.md §2.3), irreps whose utilities agree to a relative gap below ``tie_rtol`` at the
+same time (docs/theory.md §9). After the irreps ``I`` are learned the mean-MSE loss sits at
+``(1/n) Σ_{π ∉ I} P(π)`` with ``P(π) = D ‖x̂[π]‖_F² / (e n)`` (docs/theory.md §2.4); the plateaus do
 not depend on ``k``, only their order does. Complex-type irreps are learned together with their
 conjugates automatically, as both live in the same real irrep.
 
@@ -51,10 +51,10 @@ trivial entry is reported as 0. For a template with a non-zero mean the non-triv
 still the exact maxima over neurons supported on ``π`` (translation preserves isotypic components,
 so such a neuron only sees the ``π``-component of ``x``), but a neuron can then mix the trivial
 component with the others and the utility no longer splits over irreps (the lower-order terms of
-``σ`` stop averaging out, THEORY.md §1.2). [NUM] D3, ``fourier_template((0, 1, 1)) + 0.1``, k=2:
-the brute-force maximum 0.3963 exceeds ``max_π U*_π = 0.3849`` and the best trivial-only neuron,
-``k^k (k+1)^{-(k+1)/2} (|Σ_g x(g)|/√n)^{k+1} = 0.0113``; for a large mean the trivial-only neuron
-wins. :func:`predict_staircase` therefore refuses such
+``σ`` stop averaging out, docs/theory.md §1.2). [NUM] D3, ``fourier_template((0, 1, 1)) + 0.1``,
+k=2: the brute-force maximum 0.3963 exceeds ``max_π U*_π = 0.3849`` and the best trivial-only
+neuron, ``k^k (k+1)^{-(k+1)/2} (|Σ_g x(g)|/√n)^{k+1} = 0.0113``; for a large mean the
+trivial-only neuron wins. :func:`predict_staircase` therefore refuses such
 templates unless ``center=True``, which predicts the staircase of the mean-centred template
 ``x − mean(x)`` — a convenience, not a derived prediction for the uncentred task.
 """
@@ -82,7 +82,7 @@ __all__ = [
     "predict_staircase",
 ]
 
-#: Relative utility gap below which two irreps count as learned simultaneously (THEORY.md §9).
+#: Relative utility gap below which two irreps count as learned simultaneously (docs/theory.md §9).
 TIE_RTOL = 1e-6
 #: An irrep whose power is at most ``POWER_RTOL · ‖x‖²`` counts as absent (never learned).
 POWER_RTOL = 1e-12
@@ -129,7 +129,7 @@ def irrep_utilities(G: FiniteGroup, template: np.ndarray, k: int) -> np.ndarray:
 
     ``U*_π = k!·(k+1)^{-(k+1)/2}·(C_ρ d_ρ)^{-(k-1)/2}·(‖x̂[π]‖_op/√n)^{k+1}`` with ``C_ρ d_ρ = D``
     (types R, C and — [DERIVED+NUM] — H; see the module docstring). The utility is normalised as
-    in THEORY.md §1.3 (``U(θ) = (1/n^k) Σ_g ⟨f(x_g; θ), x_{g_1⋯g_k}⟩`` on ``‖θ‖ = 1``), so it
+    in docs/theory.md §1.3 (``U(θ) = (1/n^k) Σ_g ⟨f(x_g; θ), x_{g_1⋯g_k}⟩`` on ``‖θ‖ = 1``), so it
     equals ``max`` of :func:`groupcomp.theory.utility` over neurons supported on ``π``.
 
     The trivial irrep's entry is 0 (the formula assumes a mean-zero template; module docstring).
@@ -144,7 +144,7 @@ def irrep_utilities(G: FiniteGroup, template: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Staircase:
-    """Predicted learning staircase of a two-layer ``z^k`` network (THEORY.md §2.3–2.4).
+    """Predicted learning staircase of a two-layer ``z^k`` network (docs/theory.md §2.3–2.4).
 
     Per-irrep arrays follow ``G.irreps()`` order; per-step lists follow ``order``.
 
@@ -169,8 +169,8 @@ class Staircase:
         plateaus_p1: the same in P1's normalisation ``L = (n/2) L_MSE``.
         drop_sizes_mse: per step, the mean-MSE drop ``(1/n) Σ_{π in step} P(π)``.
         tie_rtol: the tie threshold used.
-        drop_times: reserved for the predicted drop times (THEORY.md §2.5; not computed yet, always
-            ``None``).
+        drop_times: reserved for the predicted drop times (docs/theory.md §2.5; not computed yet,
+            always ``None``).
     """
 
     group: str
@@ -190,7 +190,8 @@ class Staircase:
     plateaus_p1: list[float]
     drop_sizes_mse: list[float]
     tie_rtol: float = TIE_RTOL
-    # Drop times (THEORY.md §2.5: τ_s = c/((k+1) U*_s), optimiser-step versions) are a later task.
+    # Drop times (docs/theory.md §2.5: τ_s = c/((k+1) U*_s), optimiser-step versions) are a later
+    # task.
     drop_times: list[float] | None = field(default=None)
 
     @property
@@ -238,7 +239,7 @@ class Staircase:
         Keys: ``step`` (1-based), ``irreps`` (labels joined by ``"+"``), ``dims``, ``types``,
         ``utility`` (``U*`` of the step), ``utility_ratio`` (``U*_1 / U*``: how many times
         weaker than the first step; in the naive closed form this is also the drop-time ratio,
-        THEORY.md §2.5), ``power``, ``plateau_before_mse``, ``plateau_after_mse``,
+        docs/theory.md §2.5), ``power``, ``plateau_before_mse``, ``plateau_after_mse``,
         ``drop_mse``, ``tie``.
         """
         rows = []
@@ -293,7 +294,8 @@ def predict_staircase(
     center: bool = False,
     tie_rtol: float = TIE_RTOL,
 ) -> Staircase:
-    """Predict the order of learning and the loss plateaus (P1 Theorem 4.1, THEORY.md §2.3–2.4).
+    """Predict the order of learning and the loss plateaus (P1 Theorem 4.1; docs/theory.md
+    §2.3–2.4).
 
     Irreps are ranked by the closed-form utility ``U*_π`` (:func:`irrep_utilities`), **not** by
     power (e.g. D3, k=2, powers (0, 1000, 3000): the sign irrep is learned first). Irreps whose

@@ -1,4 +1,4 @@
-"""Closed-form drop times of the staircase (THEORY.md §2.5; P1 §4 and P2's radial dynamics).
+"""Closed-form drop times of the staircase (docs/theory.md §2.5; P1 §4 and P2's radial dynamics).
 
 A dormant neuron whose direction sits at the maximiser of the utility grows at a rate set by
 ``U*``; it "activates" (its norm reaches O(1), the loss drops) after
@@ -13,8 +13,8 @@ Times are in the units of P1's loss ``L = ½ E‖y − f‖²``. One optimiser s
 rate ``lr``, momentum ``m``) on ``nn.MSELoss`` (``= (2/n) L``) is worth ``2·lr / (n (1 − m))`` of
 them, hence e.g. per-neuron SGD: ``steps_s = n ln(1/‖θ_0‖) / (2 (k+1) lr U*_s)``.
 
-Validity (THEORY.md §2.5): the first drop is predicted well (D3: 111 vs 123 steps measured by the
-theory notes; this project's tests require 15 %); later drops are only first-order estimates —
+Validity (docs/theory.md §2.5): the first drop is predicted well (D3: 111 measured vs 123
+predicted steps; this project's tests require 15 %); later drops are only first-order estimates —
 neurons that lost the first race must re-align, so later drops tend to come late. Use the AGF
 simulator (:mod:`groupcomp.theory.agf`) for those. Adaptive optimisers (Adam, Muon) have no
 closed form here: their steps are reported as ``None``.
@@ -76,7 +76,7 @@ def predict_drop_times(
     optimizer: str | None = "per_neuron",
     momentum: float = 0.0,
 ) -> DropTimes:
-    """Drop times of every learning step of ``staircase`` (THEORY.md §2.5).
+    """Drop times of every learning step of ``staircase`` (docs/theory.md §2.5).
 
     Args:
         staircase: from :func:`~groupcomp.theory.predict_staircase` (gives ``k``, ``n``, ``U*``).

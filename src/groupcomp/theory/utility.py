@@ -4,7 +4,7 @@ This is the *reference* implementation used to check the closed forms of
 :mod:`groupcomp.theory.staircase`; it enumerates all ``n^k`` input sequences, so it is meant for
 small groups and small ``k`` only (``n^k`` up to a few times ``10^5``).
 
-Setting (THEORY.md §1.2–1.3, P1 = Marchetti et al., arXiv 2602.03655, §4). A neuron
+Setting (docs/theory.md §1.2–1.3, P1 = Marchetti et al., arXiv 2602.03655, §4). A neuron
 ``θ = (u_1, …, u_k, w)`` with ``u_j, w ∈ R^n`` of the two-layer network with activation
 ``σ(z) = z^k`` outputs ``f(x_g; θ) = w σ(Σ_j ⟨u_j, x_{g_j}⟩)`` on the sequence
 ``g = (g_1, …, g_k)``, where ``x_g(h) = x(g·h)`` is the translated template. Its utility is
@@ -122,7 +122,7 @@ def utility(
     *,
     sigma: Sigma | None = None,
 ) -> float | np.ndarray:
-    """Brute-force AGF utility ``U(θ)`` of one or many neurons (THEORY.md §1.3).
+    """Brute-force AGF utility ``U(θ)`` of one or many neurons (docs/theory.md §1.3).
 
     ``U(θ) = (1/n^k) Σ_{g∈G^k} ⟨ w σ(Σ_j ⟨u_j, x_{g_j}⟩), r(g) ⟩`` with ``x_g(h) = x(g·h)``.
 
@@ -137,7 +137,7 @@ def utility(
             ``x_{g_1⋯g_k}``.
         sigma: optional activation, a function of a float64 ``torch.Tensor`` (default
             ``z ↦ z**k``). Used to check that lower-order terms of a monic degree-``k``
-            polynomial leave ``U`` unchanged for mean-zero templates (THEORY.md §1.2).
+            polynomial leave ``U`` unchanged for mean-zero templates (docs/theory.md §1.2).
 
     Returns:
         A float for a single ``(k+1, n)`` neuron, else an array of shape ``neuron.shape[:-2]``.

@@ -1,35 +1,48 @@
-"""Training: the loop (:func:`fit`), runs (:func:`train`, :func:`resume`), run folders."""
+"""Training: the one loop (:func:`fit`) with its engines, objectives, data sources and probes.
+
+No configs and no files here: :mod:`groupcomp.runs` builds these parts from a config and
+writes run folders.
+"""
 
 from __future__ import annotations
 
-from groupcomp.training.arith import ArithResult, print_arith_summary, train_arith
-from groupcomp.training.loop import DataStream, FitState, SpectralProbe, fit, log_spaced_steps
-from groupcomp.training.run import (
-    Built,
-    RunResult,
-    build,
-    build_template,
-    metrics_frame,
-    resume,
-    train,
-    write_figures,
+from groupcomp.training.data import ArithBatches, DataStream
+from groupcomp.training.interrupt import deferred_interrupt, request_interrupt
+from groupcomp.training.loop import (
+    FitHooks,
+    FitSettings,
+    FitState,
+    Schedule,
+    TorchEngine,
+    fit,
+    log_spaced_steps,
+    select_engine,
 )
+from groupcomp.training.objectives import (
+    ArithObjective,
+    SequenceObjective,
+    arith_loss,
+    clip_grad_norm_per_model,
+)
+from groupcomp.training.probes import SpectralProbe, WeightPowerProbe
 
 __all__ = [
-    "ArithResult",
-    "Built",
+    "ArithBatches",
+    "ArithObjective",
     "DataStream",
+    "FitHooks",
+    "FitSettings",
     "FitState",
-    "RunResult",
+    "Schedule",
+    "SequenceObjective",
     "SpectralProbe",
-    "build",
-    "build_template",
+    "TorchEngine",
+    "WeightPowerProbe",
+    "arith_loss",
+    "clip_grad_norm_per_model",
+    "deferred_interrupt",
     "fit",
     "log_spaced_steps",
-    "metrics_frame",
-    "print_arith_summary",
-    "resume",
-    "train",
-    "train_arith",
-    "write_figures",
+    "request_interrupt",
+    "select_engine",
 ]

@@ -1,40 +1,53 @@
-"""The training loop: one :func:`fit` for full-batch, mini-batch and online training.
+"""The training loop: one :func:`fit` for every task kind, engine and data mode.
 
-Design points (docs/performance.md):
+``fit(model, objective, optimizer, data, schedule, settings=..., probe=..., hooks=...)``:
 
-* per-step losses go into a preallocated device tensor — no host sync per step;
-* finiteness is checked every ``check_every`` steps and at every log / checkpoint step (a run that
-  diverges stops with :class:`~groupcomp.errors.DivergenceError`, and its last checkpoint, which
-  was taken before the non-finite step, stays the last good one);
-* spectra (per-irrep loss split, learned power) only at log-spaced steps, batched on the device;
-* every ensemble member (seed) gets its own data stream when data are random, so a seed trained
-  alone or inside a batch of seeds follows the same trajectory.
+* the **objective** (:mod:`groupcomp.training.objectives`) computes each step's per-member
+  records and gradients; the **data** source (:mod:`groupcomp.training.data`) gives the batch;
+* the **engine** runs the steps: :class:`TorchEngine` (any model, optimiser and data) or the
+  compiled kernel (:mod:`groupcomp.training.compiled`), chosen by one rule,
+  :func:`select_engine`;
+* per-step records go into preallocated tensors (no host sync per step); finiteness is checked
+  every ``schedule.check_every`` steps and at every log / checkpoint step — a run that diverges
+  stops with :class:`~groupcomp.errors.DivergenceError` and its last checkpoint (taken before the
+  non-finite step) stays the last good one;
+* the **probe** runs at ``schedule.log_steps`` (step ``t`` = before update ``t``: step 0 is the
+  initialisation, step ``steps`` the final model) and once more at an early stop;
+* Ctrl-C (:mod:`groupcomp.training.interrupt`) stops at a step boundary with a consistent state.
+
+Everything is per ensemble member (seed): gradient clipping, losses and the data streams, so a
+seed trained alone or inside a batch of seeds follows the same trajectory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from groupcomp import fourier
 from groupcomp.errors import ConfigError, DivergenceError
-from groupcomp.models import per_model_mse
-from groupcomp.tasks import SequenceTask
 from groupcomp.training.compiled import ENGINES, CompiledTrainer, choose_engine_reason
+from groupcomp.training.interrupt import deferred_interrupt, interrupt_requested
+from groupcomp.training.objectives import clip_grad_norm_per_model
 
 __all__ = [
-    "DataStream",
+    "FitHooks",
+    "FitSettings",
     "FitState",
-    "SpectralProbe",
+    "Objective",
+    "Schedule",
+    "TorchEngine",
     "fit",
     "log_spaced_steps",
-    "uses_compiled_engine",
+    "select_engine",
 ]
+
+EngineName = Literal["auto", "torch", "numba"]
 
 
 def log_spaced_steps(total: int, points: int) -> np.ndarray:
@@ -46,139 +59,139 @@ def log_spaced_steps(total: int, points: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], s, [total]]))
 
 
-class DataStream:
-    """Batches of sequences for each step, per ensemble member when random.
+class Objective(Protocol):
+    """See :mod:`groupcomp.training.objectives`."""
 
-    Modes: ``full`` (the same full set every step), ``minibatch`` (shuffled epochs over a fixed
-    set, one permutation stream per seed), ``online`` (fresh uniform samples per seed per step).
-    ``state_dict`` / ``load_state_dict`` capture the random state for exact resume.
+    record_keys: tuple[str, ...]
+
+    def loss_and_grad(self, model: torch.nn.Module, batch: Any, step: int) -> dict[str, Tensor]:
+        """Per-member records ``{key: (S,)}`` of step ``step`` (``"loss"`` first); fills grads."""
+        ...
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When things happen: ``steps`` updates; probes at ``log_steps``; checkpoints at
+    ``checkpoint_steps`` (step 0 included); finiteness checks every ``check_every`` steps."""
+
+    steps: int
+    log_steps: tuple[int, ...] = ()
+    checkpoint_steps: tuple[int, ...] = ()
+    check_every: int = 200
+
+    @classmethod
+    def log_spaced(
+        cls, steps: int, log_points: int, checkpoints: int, every: int | None = None
+    ) -> Schedule:
+        """``log_points`` log-spaced probe steps; ``checkpoints`` log-spaced checkpoints plus
+        one every ``every`` steps (``None`` = none)."""
+        ck = set(log_spaced_steps(steps, checkpoints).tolist())
+        if every:
+            ck |= set(range(0, steps + 1, int(every)))
+        return cls(
+            steps=int(steps),
+            log_steps=tuple(int(s) for s in log_spaced_steps(steps, log_points)),
+            checkpoint_steps=tuple(sorted(int(s) for s in ck)),
+        )
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Typed settings of the loop.
+
+    Attributes:
+        engine: ``"auto"`` (the compiled kernel where :func:`select_engine` says it applies and
+            is faster), ``"torch"``, or ``"numba"`` (the kernel; an error where it cannot apply).
+        threads: worker threads of the compiled kernel (``None``: one per core, at most one per
+            model); torch's own thread count is the caller's.
+        grad_clip: clip each member's gradient norm to this (``None`` = off).
     """
 
-    def __init__(
-        self,
-        task: SequenceTask,
-        mode: str,
-        seeds: Sequence[int],
-        *,
-        train_seq: Tensor | None = None,
-        batch_size: int | None = None,
-        device: torch.device | str = "cpu",
-    ) -> None:
-        self.task = task
-        self.mode = mode
-        self.device = torch.device(device)
-        self.batch_size = batch_size
-        self.S = len(seeds)
-        # data randomness seeded separately from the init (offset keeps them independent)
-        self.generators = [torch.Generator().manual_seed(int(s) + 1_000_003) for s in seeds]
-        self.train_seq = train_seq
-        self._perm: list[Tensor | None] = [None] * self.S
-        self._pos = [0] * self.S
-        if mode in ("full", "minibatch") and train_seq is None:
-            raise ValueError("train_seq is required for full / minibatch modes")
-        if mode in ("minibatch", "online") and not batch_size:
-            raise ValueError("batch_size is required for minibatch / online modes")
-        self._full_target: dict[tuple, Tensor] = {}
-        #: the batch is always the complete exhaustive set in lexicographic order
-        self.exhaustive = False
-        if mode == "full":
-            self._full = train_seq.to(self.device)
-            N = task.n**task.k
-            if train_seq.shape[0] == N and N <= task.max_exhaustive:
-                self.exhaustive = bool(torch.equal(self._full.cpu(), task.exhaustive()))
-
-    def targets(self, seq: Tensor, dtype: torch.dtype, every_step: bool = False) -> Tensor:
-        """Targets of ``seq`` (cached for the fixed full batch): ``(…, n)`` encodings of the
-        products, or ``(…, k−1, n)`` of every prefix product when ``every_step``."""
-        key = (dtype, every_step)
-        if self.mode == "full" and seq is self._full and key in self._full_target:
-            return self._full_target[key]
-        enc = self.task.encoding_torch(dtype, seq.device)
-        idx = self.task.prefix_products(seq) if every_step else self.task.products(seq)
-        out = enc[idx]
-        if self.mode == "full" and seq is self._full:
-            self._full_target[key] = out
-        return out
-
-    def next(self) -> Tensor:
-        """``(B, k)`` (shared) or ``(S, B, k)`` (one batch per seed) on the device."""
-        if self.mode == "full":
-            return self._full
-        if self.mode == "online":
-            n, k, B = self.task.n, self.task.k, self.batch_size
-            out = torch.stack([torch.randint(0, n, (B, k), generator=g) for g in self.generators])
-            return out.to(self.device)
-        batches = []
-        N = self.train_seq.shape[0]
-        B = min(self.batch_size, N)
-        for s, g in enumerate(self.generators):
-            if self._perm[s] is None or self._pos[s] + B > N:
-                self._perm[s] = torch.randperm(N, generator=g)
-                self._pos[s] = 0
-            idx = self._perm[s][self._pos[s] : self._pos[s] + B]
-            self._pos[s] += B
-            batches.append(self.train_seq[idx])
-        return torch.stack(batches).to(self.device)
-
-    def state_dict(self) -> dict:
-        return {
-            "generators": [g.get_state() for g in self.generators],
-            "perm": self._perm,
-            "pos": list(self._pos),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for g, st in zip(self.generators, state["generators"], strict=True):
-            g.set_state(st)
-        self._perm = list(state["perm"])
-        self._pos = list(state["pos"])
+    engine: EngineName = "auto"
+    threads: int | None = None
+    grad_clip: float | None = None
 
 
-class SpectralProbe:
-    """Per-irrep loss split and learned power spectrum on a fixed evaluation set.
+@dataclass
+class FitHooks:
+    """Callbacks of :func:`fit` (all optional).
 
-    For residual ``r = y − ŷ``: ``irrep_loss[π] = mean_b P_π(r_b) / n`` (mean-MSE units; sums to
-    the loss by Parseval), ``power[π] = mean_b P_π(ŷ_b)`` (equals the template's power when the
-    function is learned exactly, because translation preserves power).
+    Attributes:
+        on_checkpoint: ``(step, state)`` at each checkpoint step (after the finiteness check) and
+            at an interruption.
+        on_flush: ``(state)`` at least every ``flush_every_s`` seconds, so a killed run keeps
+            what it did.
+        stop_when: ``(step, records)`` → stop before update ``step`` (early stopping).
+        progress: a tqdm-like object with ``update`` / ``set_postfix_str``.
+        stop_after: stop (as if interrupted) once this many steps are done in total.
     """
 
-    def __init__(self, task: SequenceTask, eval_seq: Tensor, dtype: torch.dtype, device) -> None:
-        G = task.G
-        self.task = task
-        self.labels = [r.label for r in G.irreps()]
-        self.m = len(self.labels)
-        self.n = G.order
-        self.B = torch.tensor(fourier.basis(G), dtype=dtype, device=device)
-        self.idx = torch.tensor(fourier.basis_irrep_index(G), device=device)
-        self.eval_seq = eval_seq.to(device)
-        self.target = task.targets(self.eval_seq, dtype=dtype).to(device)
-
-    def _power(self, f: Tensor) -> Tensor:
-        c2 = (f @ self.B) ** 2  # (S, B, n)
-        out = torch.zeros((*c2.shape[:-1], self.m), dtype=c2.dtype, device=c2.device)
-        return out.index_add_(-1, self.idx, c2).mean(dim=-2)  # (S, m)
-
-    @torch.no_grad()
-    def __call__(self, model: torch.nn.Module) -> dict[str, Tensor]:
-        pred = model(self.eval_seq)  # (S, B, n)
-        resid = self.target.unsqueeze(0) - pred
-        return {
-            "eval_loss": resid.pow(2).mean(dim=(1, 2)),
-            "irrep_loss": self._power(resid) / self.n,
-            "power": self._power(pred),
-        }
+    on_checkpoint: Callable[[int, FitState], None] | None = None
+    on_flush: Callable[[FitState], None] | None = None
+    flush_every_s: float = 5.0
+    stop_when: Callable[[int, dict[str, Tensor]], bool] | None = None
+    progress: Any = None
+    stop_after: int | None = None
 
 
 @dataclass
 class FitState:
-    """What :func:`fit` produced (host tensors)."""
+    """What :func:`fit` produced (host tensors; everything ``torch.load(weights_only=True)``
+    can read back).
 
-    losses: Tensor  # (steps_done, S) per-step training loss (mean-MSE), before each update
-    logs: list[dict[str, Any]] = field(default_factory=list)  # one dict per log step
-    step: int = 0  # optimiser steps done
+    Attributes:
+        records: ``{key: (steps_done, S)}`` per-step records before each update (key ``loss``
+            is the training loss).
+        final: records of the final model after the last update (objectives with ``evaluate``;
+            empty otherwise).
+        logs: one dict per probe step: the probe's tensors and ``"step"``.
+        step: optimiser updates done. ``stopped``: why the loop ended before ``schedule.steps``
+            (``"interrupted"``, ``"early_stop"``, ``"stop_after"``) or ``None``.
+    """
+
+    records: dict[str, Tensor] = field(default_factory=dict)
+    final: dict[str, Tensor] = field(default_factory=dict)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    step: int = 0
     diverged: bool = False
+    stopped: str | None = None
     engine: str = "torch"  # which engine ran the steps: "torch" or "numba" (compiled kernel)
     threads: int | None = None  # threads the compiled kernel used (None: torch's own setting)
+
+    @property
+    def losses(self) -> Tensor:
+        """``(steps_done, S)`` per-step training loss."""
+        return self.records["loss"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain containers of tensors / numbers / strings (for checkpoints)."""
+        logs: dict[str, Any] = {"steps": [int(r["step"]) for r in self.logs]}
+        if self.logs:
+            for k in self.logs[0]:
+                if k != "step":
+                    logs[k] = torch.stack([r[k] for r in self.logs])
+        return {
+            "records": dict(self.records),
+            "final": dict(self.final),
+            "logs": logs,
+            "step": int(self.step),
+            "engine": self.engine,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitState:
+        packed = d["logs"]
+        keys = [k for k in packed if k != "steps"]
+        logs = [
+            {**{k: packed[k][i] for k in keys}, "step": t} for i, t in enumerate(packed["steps"])
+        ]
+        return cls(
+            records=dict(d["records"]),
+            final=dict(d.get("final", {})),
+            logs=logs,
+            step=int(d["step"]),
+            engine=str(d.get("engine", "torch")),
+        )
 
 
 def _diverged(msg: str, state: FitState) -> DivergenceError:
@@ -187,72 +200,32 @@ def _diverged(msg: str, state: FitState) -> DivergenceError:
     return err
 
 
-def _loss(model, seq: Tensor, data: DataStream, enc_dtype, every_step: bool) -> Tensor:
-    tgt = data.targets(seq, enc_dtype, every_step)
-    if every_step:
-        pred = model.forward_steps(seq)  # (S, B, k-1, n)
-        if tgt.dim() == 3:
-            tgt = tgt.unsqueeze(0)
-        return (pred - tgt).pow(2).mean(dim=(1, 2, 3))
-    return per_model_mse(model(seq), tgt)
-
-
-def fit(model: torch.nn.Module, *args: Any, **kwargs: Any) -> FitState:
-    """Train ``model`` for ``steps`` optimiser steps (resuming from ``start`` if given).
-
-    Signature: ``fit(model, task, optimizer, data, *, steps, log_steps=(), checkpoint_steps=(),
-    probe=None, val_probe=None, grad_clip=None, output_every_step=False, start=None, on_log=None,
-    on_checkpoint=None, stop_after=None, progress=None, check_every=200)``.
-
-    Args:
-        data: batches per step (:class:`DataStream`).
-        log_steps: steps at which ``probe`` (and ``val_probe``) run; the record goes to ``logs``
-            and to ``on_log``. Step ``t`` is evaluated *before* update ``t`` (so step 0 is the
-            initialisation and step ``steps`` the final model).
-        checkpoint_steps: steps at which ``on_checkpoint`` is called (after the finiteness check).
-        stop_after: stop (as if interrupted) once this many steps are done in total.
-        progress: a tqdm-like object with ``update`` / ``set_postfix_str`` (or ``None``).
-        engine: ``"auto"`` (the compiled kernel of :mod:`groupcomp.training.compiled` where it
-            applies and is faster, else torch), ``"torch"`` or ``"numba"`` (the compiled kernel;
-            a :class:`~groupcomp.errors.ConfigError` says why when it cannot train this set-up).
-        threads: worker threads of the compiled kernel (default: one per core, at most one per
-            model); torch's own thread count is left to the caller.
-
-    Raises:
-        DivergenceError: the loss became NaN/inf; ``state.step`` is the first step whose loss
-            is not finite (``state.losses`` holds the finite losses before it).
-        ConfigError: ``engine`` is unknown, or ``"numba"`` for a set-up the kernel cannot train.
-    """
-    flag = getattr(model, "check_indices", None)
-    if flag is not None:
-        model.check_indices = False  # indices come from the task: skip the per-step host sync
-    try:
-        return _fit(model, *args, **kwargs)
-    finally:
-        if flag is not None:
-            model.check_indices = flag
-
-
-def uses_compiled_engine(
+def select_engine(
     engine: str,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    data: DataStream,
+    data: Any,
     *,
     grad_clip: float | None = None,
     output_every_step: bool = False,
-) -> bool:
-    """Whether :func:`fit` with this ``engine`` runs the compiled kernel (else torch).
+) -> str:
+    """The one rule that picks the engine: ``"numba"`` (compiled kernel) or ``"torch"``.
 
     Raises:
-        ConfigError: ``engine`` is unknown, or ``"numba"`` for a set-up the kernel cannot train.
+        ConfigError: ``engine`` is unknown, or ``"numba"`` for a set-up the kernel cannot train
+            (the message says why).
     """
     if engine not in ENGINES:
         raise ConfigError(
-            f"train.engine: unknown engine {engine!r}; allowed values: {', '.join(ENGINES)}"
+            f"engine: unknown engine {engine!r}; allowed values: {', '.join(ENGINES)}"
         )
-    if engine == "torch":
-        return False
+    if engine == "torch" or not hasattr(data, "task") or not hasattr(data, "mode"):
+        if engine == "numba":
+            raise ConfigError(
+                "engine: 'numba' cannot train this run (the compiled kernel covers the sequence "
+                "composition task only); allowed values here: auto, torch"
+            )
+        return "torch"
     reason = choose_engine_reason(
         model,
         optimizer,
@@ -264,178 +237,260 @@ def uses_compiled_engine(
     )
     if reason is not None and engine == "numba":
         raise ConfigError(
-            f"train.engine: 'numba' cannot train this run ({reason}); "
-            "allowed values here: auto, torch"
+            f"engine: 'numba' cannot train this run ({reason}); allowed values here: auto, torch"
         )
-    return reason is None
+    return "numba" if reason is None else "torch"
 
 
-def _compiled_trainer(
-    engine: str,
+class TorchEngine:
+    """Runs steps with torch: batch, objective (forward + gradients), per-member clipping,
+    optimiser update."""
+
+    name = "torch"
+
+    def __init__(self, model, objective, optimizer, data, grad_clip: float | None) -> None:
+        self.model, self.objective, self.optimizer, self.data = model, objective, optimizer, data
+        self.grad_clip = grad_clip
+        self.params = [p for grp in optimizer.param_groups for p in grp["params"]]
+
+    def compute(self, step: int) -> dict[str, Tensor]:
+        """Records and gradients of step ``step`` (the batch is drawn now)."""
+        batch = self.data.next()
+        self.optimizer.zero_grad(set_to_none=True)
+        rec = self.objective.loss_and_grad(self.model, batch, step)
+        if self.grad_clip is not None:
+            clip_grad_norm_per_model(self.params, float(self.grad_clip))
+        return rec
+
+    def update(self) -> None:
+        self.optimizer.step()
+
+
+def fit(
     model: torch.nn.Module,
+    objective: Objective,
     optimizer: torch.optim.Optimizer,
-    data: DataStream,
-    grad_clip: float | None,
-    output_every_step: bool,
-    dtype: torch.dtype,
-    threads: int | None,
-) -> CompiledTrainer | None:
-    """The compiled kernel for this set-up, or ``None`` for the torch path (see ``fit``)."""
-    kw = dict(grad_clip=grad_clip, output_every_step=output_every_step)
-    if not uses_compiled_engine(engine, model, optimizer, data, **kw):
-        return None
-    seq = data.next()  # the fixed full batch (drawing it consumes no randomness)
-    return CompiledTrainer(model, optimizer, seq, data.targets(seq, dtype), threads=threads)
-
-
-def _fit(
-    model: torch.nn.Module,
-    task: SequenceTask,
-    optimizer: torch.optim.Optimizer,
-    data: DataStream,
+    data: Any,
+    schedule: Schedule,
     *,
-    steps: int,
-    log_steps: Sequence[int] = (),
-    checkpoint_steps: Sequence[int] = (),
-    probe: SpectralProbe | None = None,
-    val_probe: SpectralProbe | None = None,
-    grad_clip: float | None = None,
-    output_every_step: bool = False,
+    settings: FitSettings = FitSettings(),
+    probe: Callable[[torch.nn.Module], dict[str, Tensor]] | None = None,
+    hooks: FitHooks | None = None,
     start: FitState | None = None,
-    on_log: Callable[[int, dict[str, Any]], None] | None = None,
-    on_checkpoint: Callable[[int, FitState], None] | None = None,
-    stop_after: int | None = None,
-    progress: Any = None,
-    check_every: int = 200,
-    engine: str = "auto",
-    threads: int | None = None,
 ) -> FitState:
-    dtype = model.encoding.dtype
-    S = model.num_models
-    state = start or FitState(losses=torch.empty(0, S))
-    done = state.step
-    buf = torch.empty(steps - done + 1, S, dtype=dtype, device=model.encoding.device)
-    log_set = {int(s) for s in log_steps}
-    ckpt_set = {int(s) for s in checkpoint_steps}
-    last_checked = 0
-    params = [p for grp in optimizer.param_groups for p in grp["params"]]
-    end = steps if stop_after is None else min(steps, stop_after)
+    """Train ``model`` for ``schedule.steps`` optimiser steps (continuing ``start`` if given).
 
-    def fail(msg: str, t: int, i: int) -> DivergenceError:
-        state.losses = torch.cat([state.losses, buf[:i].detach().cpu()])
-        state.step = t
-        state.diverged = True
-        return _diverged(msg, state)
+    Args:
+        objective: per-step records and gradients (``record_keys``, ``loss_and_grad``, optional
+            ``evaluate`` for the final model).
+        data: the batch source (``next()``, ``state_dict()``); its state at a checkpoint is
+            exactly "before batch t", so a resumed run draws the same batches.
+        settings: engine, compiled-kernel threads, gradient clipping (:class:`FitSettings`).
+        probe: measurements at ``schedule.log_steps``.
 
-    def check(upto: int) -> None:
-        nonlocal last_checked
-        chunk = buf[last_checked : upto + 1]
+    Raises:
+        DivergenceError: the loss became NaN/inf; ``err.state.step`` is the first step whose loss
+            is not finite (``records`` hold the finite steps before it).
+        ConfigError: ``settings.engine`` is unknown, or ``"numba"`` where it cannot apply.
+    """
+    flag = getattr(model, "check_indices", None)
+    if flag is not None:
+        model.check_indices = False  # indices come from the task: skip the per-step host sync
+    try:
+        with deferred_interrupt():
+            return _Loop(model, objective, optimizer, data, schedule, settings, probe,
+                         hooks or FitHooks(), start).run()  # fmt: skip
+    finally:
+        if flag is not None:
+            model.check_indices = flag
+
+
+class _Loop:
+    def __init__(self, model, objective, optimizer, data, schedule, settings, probe, hooks, start):
+        self.model, self.objective, self.optimizer, self.data = model, objective, optimizer, data
+        self.schedule, self.settings, self.probe, self.hooks = schedule, settings, probe, hooks
+        self.S = model.num_models
+        self.dtype = model.encoding.dtype
+        keys = tuple(objective.record_keys)
+        self.state = start or FitState(records={k: torch.empty(0, self.S) for k in keys})
+        for k in keys:
+            self.state.records.setdefault(k, torch.empty(0, self.S))
+        self.done = self.state.step
+        n = max(schedule.steps - self.done, 0) + 1
+        dev = model.encoding.device
+        self.buf = {k: torch.full((n, self.S), float("nan"), dtype=self.dtype, device=dev)
+                    for k in keys}  # fmt: skip
+        self.log_set = set(schedule.log_steps)
+        # a transient probe record at an earlier interruption is not part of the schedule
+        self.state.logs = [r for r in self.state.logs if int(r["step"]) in self.log_set]
+        self.ckpt_set = set(schedule.checkpoint_steps)
+        self.last_checked = 0
+        self.end = schedule.steps
+        if hooks.stop_after is not None:
+            self.end = min(self.end, int(hooks.stop_after))
+        self.last_flush = time.monotonic()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def snapshot(self, i: int) -> FitState:
+        st = self.state
+        return FitState(
+            records={
+                k: torch.cat([st.records[k], self.buf[k][:i].detach().cpu()]) for k in self.buf
+            },
+            final=dict(st.final),
+            logs=list(st.logs),
+            step=self.done + i,
+            engine=st.engine,
+            threads=st.threads,
+            stopped=st.stopped,
+        )
+
+    def fail(self, msg: str, t: int, i: int) -> DivergenceError:
+        snap = self.snapshot(i)
+        snap.step = t
+        snap.diverged = True
+        return _diverged(msg, snap)
+
+    def check(self, upto: int) -> None:
+        chunk = self.buf["loss"][self.last_checked : upto + 1]
         if chunk.numel() and not bool(torch.isfinite(chunk).all()):
-            bad = int(torch.nonzero(~torch.isfinite(chunk).all(dim=1))[0, 0]) + last_checked
-            raise fail(
-                f"training diverged: the loss is not finite at step {done + bad} "
+            bad = int(torch.nonzero(~torch.isfinite(chunk).all(dim=1))[0, 0]) + self.last_checked
+            raise self.fail(
+                f"training diverged: the loss is not finite at step {self.done + bad} "
                 f"(try a smaller optim.lr, or optim.grad_clip)",
-                done + bad,
+                self.done + bad,
                 bad,
             )
-        last_checked = upto + 1
+        self.last_checked = upto + 1
 
-    # fused analytic gradients (one pass, no autograd graph) where the model provides them
-    fused = bool(getattr(model, "supports_fused_grad", False)) and not output_every_step
-    compiled = _compiled_trainer(
-        engine, model, optimizer, data, grad_clip, output_every_step, dtype, threads
-    )
-    state.engine = "numba" if compiled is not None else "torch"
-    state.threads = max(compiled.threads, compiled.split) if compiled is not None else None
-    stops = np.array(sorted((log_set | ckpt_set) - {0}), dtype=np.int64)
-    t = done
-    try:
-        while True:
-            i = t - done
-            resumed_log = bool(state.logs) and int(state.logs[-1]["step"]) == t
-            probe_now = t in log_set and probe is not None and not resumed_log
-            ckpt_now = t in ckpt_set and on_checkpoint is not None and t > 0
-            if compiled is not None and (probe_now or ckpt_now):
-                compiled.sync()
-            if probe_now:
-                rec = {k: v.detach() for k, v in probe(model).items()}
-                if val_probe is not None:
-                    rec["val_loss"] = val_probe(model)["eval_loss"].detach()
-                with torch.no_grad():
-                    rec["param_norm"] = torch.sqrt(
-                        sum(p.detach().pow(2).reshape(S, -1).sum(-1) for p in model.parameters())
-                    )
-                rec = {k: v.cpu() for k, v in rec.items()}
-                if not all(bool(torch.isfinite(v).all()) for v in rec.values()):
-                    check(max(i - 1, 0))
-                    raise fail(f"training diverged: non-finite predictions at step {t}", t, i)
-                rec["step"] = t
-                state.logs.append(rec)
-                if on_log is not None:
-                    on_log(t, rec)
-            if ckpt_now:
-                check(i - 1)
-                if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                    raise fail(f"training diverged: non-finite parameters at step {t}", t, i)
-                snapshot = FitState(
-                    losses=torch.cat([state.losses, buf[:i].detach().cpu()]),
-                    logs=state.logs,
-                    step=t,
-                    engine=state.engine,
-                )
-                on_checkpoint(t, snapshot)
-            if t >= end:
-                break
-            if compiled is not None:
-                # run up to the next log / checkpoint / finiteness-check step in one call
-                nxt = stops[np.searchsorted(stops, t, side="right") :]
-                stop = min(end, (t // check_every + 1) * check_every, *nxt[:1].tolist())
-                m = stop - t
-                try:
-                    compiled.run(m, buf.numpy()[i : i + m])
-                except KeyboardInterrupt:
-                    # every model completes the chunk (or none started it): stop there
-                    t += compiled.finish()
-                    end = t
+    def run_probe(self, t: int, i: int) -> None:
+        S = self.S
+        rec = {k: v.detach() for k, v in self.probe(self.model).items()}
+        with torch.no_grad():
+            rec["param_norm"] = torch.sqrt(
+                sum(p.detach().pow(2).reshape(S, -1).sum(-1) for p in self.model.parameters())
+            )
+        rec = {k: v.cpu() for k, v in rec.items()}
+        if not all(bool(torch.isfinite(v).all()) for k, v in rec.items() if k != "val_loss"):
+            self.check(max(i - 1, 0))
+            raise self.fail(f"training diverged: non-finite predictions at step {t}", t, i)
+        rec["step"] = t
+        self.state.logs.append(rec)
+
+    def checkpoint(self, t: int, i: int) -> None:
+        if self.hooks.on_checkpoint is None:
+            return
+        self.check(i - 1)
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise self.fail(f"training diverged: non-finite parameters at step {t}", t, i)
+        self.hooks.on_checkpoint(t, self.snapshot(i))
+
+    def maybe_flush(self, i: int) -> None:
+        if self.hooks.on_flush is None:
+            return
+        now = time.monotonic()
+        if now - self.last_flush >= self.hooks.flush_every_s:
+            self.last_flush = now
+            self.hooks.on_flush(self.snapshot(i))
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> FitState:
+        model, st, sched, hooks = self.model, self.state, self.schedule, self.hooks
+        engine_name = select_engine(
+            self.settings.engine,
+            model,
+            self.optimizer,
+            self.data,
+            grad_clip=self.settings.grad_clip,
+            output_every_step=bool(getattr(self.objective, "output_every_step", False)),
+        )
+        compiled = None
+        if engine_name == "numba":
+            seq = self.data.next()  # the fixed full batch (drawing it consumes no randomness)
+            compiled = CompiledTrainer(
+                model, self.optimizer, seq, self.data.targets(seq, self.dtype),
+                threads=self.settings.threads,
+            )  # fmt: skip
+        torch_engine = TorchEngine(
+            model, self.objective, self.optimizer, self.data, self.settings.grad_clip
+        )
+        st.engine = engine_name
+        st.threads = max(compiled.threads, compiled.split) if compiled is not None else None
+        stops = np.array(sorted((self.log_set | self.ckpt_set) - {0}), dtype=np.int64)
+        check_every = sched.check_every
+        t = self.done
+        try:
+            while True:
+                i = t - self.done
+                resumed_log = bool(st.logs) and int(st.logs[-1]["step"]) == t
+                probe_now = t in self.log_set and self.probe is not None and not resumed_log
+                ckpt_now = t in self.ckpt_set and hooks.on_checkpoint is not None and t > self.done
+                if t == 0 and t in self.ckpt_set and hooks.on_checkpoint is not None:
+                    ckpt_now = True  # the initialisation is a checkpoint too
+                if compiled is not None and (probe_now or ckpt_now):
+                    compiled.sync()
+                if probe_now:
+                    self.run_probe(t, i)
+                if ckpt_now:
+                    self.checkpoint(t, i)
+                if t >= self.end:
+                    if t == sched.steps and hasattr(self.objective, "evaluate"):
+                        st.final = {
+                            k: v.detach().cpu() for k, v in self.objective.evaluate(model).items()
+                        }
                     break
-                t = stop
-                if progress is not None:
-                    progress.update(m)
-                    progress.set_postfix_str(f"loss {float(buf[i + m - 1].mean()):.4g}")
+                if interrupt_requested():
+                    st.stopped = "interrupted"
+                    break
+                self.maybe_flush(i)
+                if compiled is not None:
+                    # run up to the next log / checkpoint / finiteness-check step in one call
+                    nxt = stops[np.searchsorted(stops, t, side="right") :]
+                    stop = min(self.end, (t // check_every + 1) * check_every, *nxt[:1].tolist())
+                    m = stop - t
+                    compiled.run(m, self.buf["loss"].numpy()[i : i + m])
+                    t = stop
+                    if hooks.progress is not None:
+                        hooks.progress.update(m)
+                        loss = float(self.buf["loss"][i + m - 1].mean())
+                        hooks.progress.set_postfix_str(f"loss {loss:.4g}")
+                    if t % check_every == 0:
+                        self.check(t - self.done - 1)
+                    continue
+                rec = torch_engine.compute(t)
+                for k, v in rec.items():
+                    self.buf[k][i] = v
+                if hooks.stop_when is not None and hooks.stop_when(t, rec):
+                    st.stopped = "early_stop"
+                    break
+                torch_engine.update()
+                t += 1
+                if hooks.progress is not None:
+                    hooks.progress.update(1)
+                    if t % 200 == 0:
+                        loss = float(rec["loss"].mean())
+                        hooks.progress.set_postfix_str(f"loss {loss:.4g}")
                 if t % check_every == 0:
-                    check(t - done - 1)
-                continue
-            # the batch is drawn only now, after any checkpoint of step t: a checkpoint's data
-            # state is then exactly "before batch t", and a resumed run draws the same batches
-            seq = data.next()
-            try:
-                optimizer.zero_grad(set_to_none=True)
-                if fused:
-                    tgt = data.targets(seq, dtype)
-                    loss = model.loss_and_grad(seq, tgt, exhaustive=data.exhaustive)
-                else:
-                    loss = _loss(model, seq, data, dtype, output_every_step)
-                    loss.sum().backward()
-                buf[i] = loss.detach()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            except KeyboardInterrupt:
-                end = t  # interrupted before this step's update: the model is still at step t
-                break
-            optimizer.step()
-            t += 1
-            if progress is not None:
-                progress.update(1)
-                if t % 200 == 0:
-                    progress.set_postfix_str(f"loss {float(loss.detach().mean()):.4g}")
-            if t % check_every == 0:
-                check(i)
-    finally:
-        if compiled is not None:
-            compiled.sync()
-            compiled.close()
-    if end > done:
-        check(end - done - 1)
-    state.losses = torch.cat([state.losses, buf[: end - done].detach().cpu()])
-    state.step = end
-    return state
+                    self.check(i)
+        finally:
+            if compiled is not None:
+                compiled.sync()
+                compiled.close()
+        if t < self.end and st.stopped is None:
+            st.stopped = "interrupted"
+        elif t < sched.steps and st.stopped is None:
+            st.stopped = "stop_after"
+        # early stop: the records of step t were taken, the model is still at step t
+        n_rec = t - self.done + (1 if st.stopped == "early_stop" else 0)
+        if n_rec > 0:
+            self.check(n_rec - 1)
+        if st.stopped is not None and self.probe is not None:
+            if not (st.logs and int(st.logs[-1]["step"]) == t):
+                self.run_probe(t, t - self.done)  # the state the run ends with
+        if st.stopped in ("interrupted", "stop_after") and hooks.on_checkpoint is not None:
+            if not (t in self.ckpt_set and t > self.done):
+                self.checkpoint(t, t - self.done)  # a checkpoint at the interruption
+        for k in self.buf:
+            st.records[k] = torch.cat([st.records[k], self.buf[k][:n_rec].detach().cpu()])
+        st.step = t
+        return st

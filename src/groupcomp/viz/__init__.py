@@ -14,6 +14,7 @@ from groupcomp.viz.figures import (
     save_figure,
     staircase_figure,
 )
+from groupcomp.viz.runs import power_curves_figure, run_figures, write_run_figures
 from groupcomp.viz.scaling import scaling_figure
 from groupcomp.viz.style import irrep_colors
 
@@ -21,8 +22,11 @@ __all__ = [
     "accuracy_figure",
     "irrep_colors",
     "loss_figure",
+    "power_curves_figure",
     "power_figure",
+    "run_figures",
     "save_figure",
     "scaling_figure",
     "staircase_figure",
+    "write_run_figures",
 ]

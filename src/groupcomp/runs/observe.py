@@ -1,4 +1,5 @@
-"""Reading the observed staircase off a run's metrics: learning order, plateaus, drop steps."""
+"""What a run did, read off its metrics: the observed staircase (learning order, plateaus, drop
+steps) of a sequence run, the grokking epochs of an arithmetic run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["observed_staircase"]
+__all__ = ["first_epoch_reaching", "grokking_epochs", "observed_staircase"]
 
 #: an irrep counts as "started" once its residual is below START of its initial value, and as
 #: "learned" once it is below DONE of it
@@ -135,3 +136,55 @@ def _flattest(steps: np.ndarray, loss: np.ndarray, lo: int, hi: int) -> float | 
     t = np.log(steps[pos].astype(float) + 1.0)
     slope = np.abs(vals[2:] - vals[:-2]) / np.maximum(t[2:] - t[:-2], 1e-12)
     return float(vals[1 + int(np.argmin(slope))])
+
+
+def _per_seed(metrics: pd.DataFrame, col: str) -> dict[int, pd.Series]:
+    df = metrics[["epoch", "seed", col]].dropna()
+    out = {}
+    for seed, sub in df.groupby("seed", sort=True):
+        out[int(seed)] = sub.sort_values("epoch").set_index("epoch")[col]
+    return out
+
+
+def first_epoch_reaching(
+    metrics: pd.DataFrame, col: str = "test_acc", threshold: float = 1.0, *, stable: bool = False
+) -> dict[int, int | None]:
+    """Per seed, the first epoch with ``col >= threshold`` (``None`` if never).
+
+    With ``stable=True``: the first epoch from which ``col >= threshold`` holds at every later
+    recorded epoch (``None`` if the last value is below the threshold).
+    """
+    out: dict[int, int | None] = {}
+    eps = 1e-9
+    for seed, s in _per_seed(metrics, col).items():
+        ok = s.to_numpy() >= threshold - eps
+        epochs = s.index.to_numpy()
+        if not ok.any():
+            out[seed] = None
+        elif not stable:
+            out[seed] = int(epochs[np.argmax(ok)])
+        elif not ok[-1]:
+            out[seed] = None
+        else:
+            bad = np.nonzero(~ok)[0]
+            out[seed] = int(epochs[bad[-1] + 1]) if bad.size else int(epochs[0])
+    return out
+
+
+def grokking_epochs(metrics: pd.DataFrame, threshold: float = 1.0) -> dict[str, Any]:
+    """First epochs at which train and test accuracy reach ``threshold`` (per seed), the stable
+    versions, and the gap ``test − train`` (the grokking delay) where both exist."""
+    train = first_epoch_reaching(metrics, "train_acc", threshold)
+    test = first_epoch_reaching(metrics, "test_acc", threshold)
+    test_stable = first_epoch_reaching(metrics, "test_acc", threshold, stable=True)
+    gap = {
+        s: (test[s] - train[s]) if test.get(s) is not None and train.get(s) is not None else None
+        for s in test
+    }
+    return {
+        "threshold": threshold,
+        "train_epoch": train,
+        "test_epoch": test,
+        "test_epoch_stable": test_stable,
+        "delay": gap,
+    }

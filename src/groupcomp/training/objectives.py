@@ -1,0 +1,210 @@
+"""What a training step minimises, per task kind, behind one protocol.
+
+An objective has ``record_keys`` (the per-step numbers it reports, ``"loss"`` first) and
+``loss_and_grad(model, batch, step) -> {key: (S,) tensor}``: it computes the per-member loss of
+the batch, fills the parameters' ``.grad`` (the gradient of ``loss.sum()``, so each ensemble
+member gets the gradient of its own loss) and returns the step's records, measured *before* the
+update. ``evaluate(model)`` (optional) gives the records of the final model, after the last
+update. Every reduction is per ensemble member: nothing couples two seeds.
+
+* :class:`SequenceObjective` — mean-MSE of the composition task (fused exact gradients where the
+  model offers them, autograd otherwise).
+* :class:`ArithObjective` — the arithmetic task's projected MSE or cross-entropy, with train and
+  test loss / accuracy, and the optional ridge-solved read-out (docs/theory.md §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from groupcomp.models import per_model_mse
+from groupcomp.tasks.arithmetic import centred_onehot
+
+__all__ = [
+    "ArithObjective",
+    "SequenceObjective",
+    "arith_loss",
+    "clip_grad_norm_per_model",
+]
+
+
+def clip_grad_norm_per_model(params: Iterable[Tensor], max_norm: float) -> Tensor:
+    """Clip each ensemble member's gradient to norm ``max_norm``, independently: ``(S,)`` norms.
+
+    Every parameter has the ensemble axis first (``(S, ...)``). Member ``s``'s norm is taken over
+    all its parameter slices ``p.grad[s]``; its gradients are scaled by
+    ``min(1, max_norm / (norm + 1e-6))``, the rule of ``torch.nn.utils.clip_grad_norm_`` applied
+    to that member alone (so a seed clipped inside a batch equals the seed trained alone).
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(0)
+    S = grads[0].shape[0]
+    sq = torch.zeros(S, dtype=grads[0].dtype, device=grads[0].device)
+    for g in grads:
+        sq = sq + g.detach().reshape(S, -1).pow(2).sum(-1)
+    norms = sq.sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.reshape((S,) + (1,) * (g.dim() - 1)).to(g.dtype))
+    return norms
+
+
+class SequenceObjective:
+    """Mean-MSE of a :class:`~groupcomp.tasks.SequenceTask` (``record_keys = ("loss",)``).
+
+    Args:
+        data: the run's :class:`~groupcomp.training.data.DataStream` (gives targets, cached for
+            the fixed full batch).
+        output_every_step: RNN only: the loss covers every prefix product.
+    """
+
+    record_keys: tuple[str, ...] = ("loss",)
+
+    def __init__(self, data, *, output_every_step: bool = False) -> None:
+        self.data = data
+        self.output_every_step = bool(output_every_step)
+
+    def fused(self, model: torch.nn.Module) -> bool:
+        return bool(getattr(model, "supports_fused_grad", False)) and not self.output_every_step
+
+    def loss_and_grad(self, model: torch.nn.Module, seq: Tensor, step: int) -> dict[str, Tensor]:
+        dtype = model.encoding.dtype
+        if self.fused(model):
+            tgt = self.data.targets(seq, dtype)
+            loss = model.loss_and_grad(seq, tgt, exhaustive=self.data.exhaustive)
+            return {"loss": loss.detach()}
+        tgt = self.data.targets(seq, dtype, self.output_every_step)
+        if self.output_every_step:
+            pred = model.forward_steps(seq)  # (S, B, k-1, n)
+            if tgt.dim() == 3:
+                tgt = tgt.unsqueeze(0)
+            loss = (pred - tgt).pow(2).mean(dim=(1, 2, 3))
+        else:
+            loss = per_model_mse(model(seq), tgt)
+        loss.sum().backward()
+        return {"loss": loss.detach()}
+
+
+def arith_loss(out: Tensor, y: Tensor, kind: str) -> Tensor:
+    """Per-model loss ``(S,)`` of outputs ``(S, B, M)`` against class labels ``(S, B)``.
+
+    ``mse``: ``mean_b ‖P^⊥ o_b − (e_{y_b} − 1/M)‖²`` (summed over outputs; the CoGS paper's
+    zero-mean projected loss, docs/theory.md §6); ``ce``: mean cross-entropy.
+    """
+    S, B, M = out.shape
+    if kind == "ce":
+        return (
+            F.cross_entropy(out.reshape(S * B, M), y.reshape(S * B), reduction="none")
+            .view(S, B)
+            .mean(-1)
+        )
+    oc = out - out.mean(-1, keepdim=True)
+    return (oc - centred_onehot(y, M, out.dtype)).pow(2).sum(-1).mean(-1)
+
+
+def _accuracy(out: Tensor, y: Tensor) -> Tensor:
+    return (out.argmax(-1) == y).to(out.dtype).mean(-1)
+
+
+class ArithObjective:
+    """Loss of an arithmetic task, with train / test loss and accuracy of the whole split.
+
+    ``record_keys``: ``loss`` (the step's training loss: the whole split in full-batch training,
+    the batch otherwise), ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc`` (the whole
+    split; every step in full-batch training, at the first step of each epoch otherwise, NaN
+    elsewhere).
+
+    Args:
+        kind: ``"mse"`` or ``"ce"`` (:func:`arith_loss`).
+        train_x, train_y, test_x, test_y: ``(S, n, k)`` tuples and ``(S, n)`` labels.
+        data: the run's :class:`~groupcomp.training.data.ArithBatches`.
+        ridge_lambda: solve the read-out by ridge regression on the whole training split before
+            every step (``None`` = off; the model must have been built with ``ridge=True``).
+    """
+
+    record_keys: tuple[str, ...] = ("loss", "train_loss", "train_acc", "test_loss", "test_acc")
+
+    def __init__(
+        self,
+        kind: str,
+        train_x: Tensor,
+        train_y: Tensor,
+        test_x: Tensor,
+        test_y: Tensor,
+        data,
+        *,
+        ridge_lambda: float | None = None,
+    ) -> None:
+        self.kind = kind
+        self.train_x, self.train_y = train_x, train_y
+        self.test_x, self.test_y = test_x, test_y
+        self.data = data
+        self.ridge_lambda = ridge_lambda
+        self._train_Y: Tensor | None = None
+
+    def _ridge(self, model: torch.nn.Module) -> None:
+        if self.ridge_lambda is None:
+            return
+        if self._train_Y is None:
+            M = model.W_out.shape[-1]
+            self._train_Y = centred_onehot(self.train_y, M, model.encoding.dtype)
+        model.fit_readout(self.train_x, self._train_Y, float(self.ridge_lambda))
+
+    def _eval(self, model: torch.nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        S = y.shape[0]
+        if x.shape[1] == 0:
+            nan = torch.full((S,), float("nan"))
+            return nan, nan
+        with torch.no_grad():
+            o = model(x)
+            return arith_loss(o, y, self.kind), _accuracy(o, y)
+
+    def loss_and_grad(self, model: torch.nn.Module, batch, step: int) -> dict[str, Tensor]:
+        xb, yb = batch
+        epoch_start = self.data.epoch_start
+        if not self.data.full and epoch_start and self.ridge_lambda is not None:
+            self._ridge(model)  # the epoch's full-split evaluation sees the refitted read-out
+        if self.data.full:
+            self._ridge(model)
+            out = model(xb)
+            loss = arith_loss(out, yb, self.kind)
+            tr_l, tr_a = loss.detach(), _accuracy(out.detach(), yb)
+        elif epoch_start:
+            tr_l, tr_a = self._eval(model, self.train_x, self.train_y)
+        else:
+            nan = torch.full((yb.shape[0],), float("nan"), dtype=model.encoding.dtype)
+            tr_l = tr_a = nan
+        if self.data.full or epoch_start:
+            te_l, te_a = self._eval(model, self.test_x, self.test_y)
+        else:
+            te_l = te_a = tr_l
+        if not self.data.full:
+            if not epoch_start:
+                self._ridge(model)
+            loss = arith_loss(model(xb), yb, self.kind)
+        loss.sum().backward()
+        return {
+            "loss": loss.detach(),
+            "train_loss": tr_l,
+            "train_acc": tr_a,
+            "test_loss": te_l,
+            "test_acc": te_a,
+        }
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, Tensor]:
+        """Records of the final model (after the last update)."""
+        self._ridge(model)
+        tr_l, tr_a = self._eval(model, self.train_x, self.train_y)
+        te_l, te_a = self._eval(model, self.test_x, self.test_y)
+        return {
+            "loss": tr_l,
+            "train_loss": tr_l,
+            "train_acc": tr_a,
+            "test_loss": te_l,
+            "test_acc": te_a,
+        }

@@ -1,0 +1,110 @@
+"""Figures of a run folder, for every run kind: what ``groupcomp train`` / ``groupcomp arith``
+write and ``groupcomp plot`` redraws.
+
+* sequence runs: ``figures/loss`` (loss with the predicted staircase, AGF if run) and
+  ``figures/power`` (learned power per irrep);
+* arithmetic runs: ``figures/accuracy`` (train / test accuracy and loss) and, when the operands
+  form a group, ``figures/power`` (Fourier power of the input weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from groupcomp.errors import RunFolderError
+from groupcomp.viz.figures import accuracy_figure, loss_figure, power_figure, save_figure
+
+__all__ = ["power_curves_figure", "run_figures", "write_run_figures"]
+
+
+def _title(summary: Mapping[str, Any]) -> str:
+    if summary.get("kind") == "arith":
+        a = summary.get("arith") or {}
+        split = a.get("split") or {}
+        return f"{a.get('task', summary.get('group'))}, {a.get('loss')}, n_train={split.get('n_train')}"
+    return f"{summary['group']}, k={summary.get('k')}, {summary.get('model')}"
+
+
+def power_curves_figure(metrics: pd.DataFrame, labels: list[str], *, title: str | None = None):
+    """Fourier power of the input weights per irrep (mean over seeds) against ``epoch + 1``
+    (log-log). Lines carry ``gid="learned-power:<label>"``."""
+    from groupcomp.viz.style import irrep_colors, new_figure, style_context
+
+    colors = irrep_colors(labels)
+    with style_context():
+        fig, ax = new_figure(figsize=(7.2, 4.2))
+        peak = 0.0
+        series = {}
+        for lab in labels:
+            col = "power/" + lab
+            if col not in metrics:
+                continue
+            m = metrics[["epoch", col]].dropna().groupby("epoch")[col].mean()
+            if m.empty:
+                continue
+            series[lab] = m
+            peak = max(peak, float(m.max()))
+        floor = 1e-6 * peak if peak > 0 else 1e-12
+        for lab, m in series.items():
+            ax.plot(
+                m.index.to_numpy() + 1.0,
+                np.maximum(m.to_numpy(), floor),
+                lw=1.2,
+                marker="o",
+                ms=2.5,
+                color=colors[lab],
+                gid=f"learned-power:{lab}",
+                label=lab,
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch + 1")
+        ax.set_ylabel("power of input weights (sum over neurons)")
+        if title:
+            ax.set_title(title)
+        if len(series) <= 14:
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    return fig
+
+
+def run_figures(metrics: pd.DataFrame, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures of one run: ``{name: Figure}`` (names are file stems under ``figures/``)."""
+    kind = summary.get("kind")
+    title = _title(summary)
+    figs: dict[str, Any] = {}
+    if kind == "arith":
+        figs["accuracy"] = accuracy_figure(metrics, title=title)
+        labels = [c[len("power/") :] for c in metrics.columns if c.startswith("power/")]
+        if labels and metrics[[f"power/{lab}" for lab in labels]].notna().any().any():
+            figs["power"] = power_curves_figure(metrics, labels, title=title)
+        return figs
+    if kind != "sequence":
+        raise RunFolderError(f"summary: unknown run kind {kind!r} (allowed: sequence, arith)")
+    theory = summary.get("theory")
+    if not isinstance(theory, Mapping):
+        raise RunFolderError("summary: a sequence run's summary has no 'theory' section")
+    agf = summary.get("agf")
+    curve = (agf["curve_steps"], agf["curve_loss"]) if agf and "curve_steps" in agf else None
+    figs["loss"] = loss_figure(metrics, theory, title=title, agf_curve=curve)
+    figs["power"] = power_figure(
+        metrics, theory["powers"], theory["irrep_labels"], title=title, logy=True
+    )
+    return figs
+
+
+def write_run_figures(
+    run_dir: str | Path, metrics: pd.DataFrame, summary: Mapping[str, Any]
+) -> list[Path]:
+    """Draw :func:`run_figures` into ``run_dir/figures`` (png + pdf); the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    out: list[Path] = []
+    for name, fig in run_figures(metrics, summary).items():
+        out += save_figure(fig, Path(run_dir) / "figures" / name)
+    return out
