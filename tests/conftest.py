@@ -1,33 +1,32 @@
-"""Shared test fixtures: the GAP reference data in ../shared/data (or $GROUPCOMP_SHARED)."""
+"""Shared test fixtures: the GAP reference data in tests/data (see tests/data/README.md)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-_CANDIDATES = [
-    Path(os.environ.get("GROUPCOMP_SHARED", "/nonexistent")) / "data",
-    Path(__file__).resolve().parents[1].parent / "shared" / "data",
-]
+#: GAP 4.16 SmallGroups reference data; it ships with the repository.
+REFERENCE_PATH = Path(__file__).resolve().parent / "data" / "small_groups_reference.jsonl"
 
 
-def reference_path() -> Path | None:
-    for c in _CANDIDATES:
-        p = c / "small_groups_reference.jsonl"
-        if p.exists():
-            return p
-    return None
+def reference_path() -> Path:
+    return REFERENCE_PATH
 
 
 def load_reference() -> list[dict]:
-    p = reference_path()
-    if p is None:
-        return []
-    with open(p) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """All groups of the reference file. A missing or empty file is an error, not a skip: the
+    parametrised reference tests would otherwise run zero cases and pass silently."""
+    if not REFERENCE_PATH.is_file():
+        raise FileNotFoundError(
+            f"{REFERENCE_PATH} is missing; it is part of the repository (tests/data/README.md)"
+        )
+    with open(REFERENCE_PATH, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    if not rows:
+        raise ValueError(f"{REFERENCE_PATH} contains no groups")
+    return rows
 
 
 REFERENCE = load_reference()
@@ -35,6 +34,4 @@ REFERENCE = load_reference()
 
 @pytest.fixture(scope="session")
 def reference() -> list[dict]:
-    if not REFERENCE:
-        pytest.fail("../shared/data/small_groups_reference.jsonl not found (set GROUPCOMP_SHARED)")
     return REFERENCE

@@ -63,24 +63,25 @@ def _irrep_summary(G: FiniteGroup) -> str:
     return ", ".join(f"{r.label} (dim {r.dim}, type {r.type})" for r in G.irreps())
 
 
-def _check_powers(G: FiniteGroup, powers: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Validate a list of per-irrep powers against ``G.irreps()`` and return it as float64."""
+def _check_powers(G: FiniteGroup, powers: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
+    """Validate a list of per-irrep powers against ``G.irreps()`` and return it as float64
+    (``what``: the calling function, named in the error)."""
     irreps = G.irreps()
     try:
         p = np.asarray(powers, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"template.powers: expected a list of {len(irreps)} non-negative numbers, one per real "
+            f"{what}: powers must be a list of {len(irreps)} non-negative numbers, one per real "
             f"irrep of {G.name} in order [{_irrep_summary(G)}]; got {powers!r}"
         ) from exc
     if p.ndim != 1 or p.shape[0] != len(irreps):
         got = p.shape[0] if p.ndim == 1 else f"shape {p.shape}"
         raise ConfigError(
-            f"template.powers: expected {len(irreps)} values, one per real irrep of {G.name} "
+            f"{what}: powers must have {len(irreps)} values, one per real irrep of {G.name} "
             f"in order [{_irrep_summary(G)}]; got {got}"
         )
     if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ConfigError(f"template.powers: powers must be finite and >= 0, got {p.tolist()}")
+        raise ConfigError(f"{what}: powers must be finite and >= 0, got {p.tolist()}")
     return p
 
 
@@ -107,9 +108,9 @@ def _cyclic_factors(G: FiniteGroup, what: str) -> tuple[int, ...]:
     factors = G.cyclic_factors
     if factors is None:
         raise ConfigError(
-            f"template.kind: {what!r} templates need a cyclic group or a product of cyclic groups "
-            f"(e.g. C12, C8xC8); {G.name} is not one. Use 'powers', 'powers_random', 'onehot' "
-            "or 'gaussian' instead"
+            f"{what}: G must be a cyclic group or a product of cyclic groups (e.g. C12, C8xC8), "
+            f"got {G.name}. Templates of kind 'powers', 'powers_random', 'onehot' or "
+            "'gaussian' work on any group"
         )
     return factors
 
@@ -148,10 +149,10 @@ def fourier_template(
     :func:`random_fourier_template` for a template with the same powers that is not.
 
     Raises:
-        ConfigError: ``template.powers`` has the wrong length (the message lists the expected
+        ConfigError: ``powers`` has the wrong length (the message lists the expected
             irreps) or negative / non-finite entries.
     """
-    p = _check_powers(G, powers)
+    p = _check_powers(G, powers, "fourier_template")
     coefs = [c * np.eye(r.dim) for r, c in zip(G.irreps(), _coefficient_scales(G, p), strict=True)]
     return np.ascontiguousarray(fourier.inverse(G, coefs), dtype=np.float64)
 
@@ -175,7 +176,7 @@ def random_fourier_template(
     is generally not constant on conjugacy classes.
     """
     rng = _as_rng(rng, "random_fourier_template")
-    p = _check_powers(G, powers)
+    p = _check_powers(G, powers, "random_fourier_template")
     gauss = [rng.standard_normal((r.dim, r.dim)) for r in G.irreps()]
     projected = fourier.transform(G, fourier.inverse(G, gauss))
     coefs = []
@@ -225,14 +226,14 @@ def bump_template(
     Raises:
         ConfigError: the group is not a product of cyclic groups, or a parameter is malformed.
     """
-    factors = _cyclic_factors(G, "bumps")
+    factors = _cyclic_factors(G, "bump_template")
     m = len(factors)
     if centers is None:
         cs = np.zeros((1, m), dtype=np.int64)
     elif isinstance(centers, int | np.integer):
         if int(centers) < 1:
             raise ConfigError(
-                f"template.centers: number of random bumps must be >= 1, got {centers}"
+                f"bump_template: centers (a number of random bumps) must be >= 1, got {centers}"
             )
         r = _as_rng(rng, "bump_template with a number of random centres")
         cs = np.stack([r.integers(0, nf, size=int(centers)) for nf in factors], axis=1)
@@ -242,19 +243,19 @@ def bump_template(
             c_arr = np.atleast_1d(np.asarray(c, dtype=np.int64))
             if c_arr.shape != (m,):
                 raise ConfigError(
-                    f"template.centers: each centre needs {m} coordinate(s) for factors "
+                    f"bump_template: each centre in centers needs {m} coordinate(s) for factors "
                     f"{factors}, got {c!r}"
                 )
             rows.append(c_arr % np.asarray(factors))
         if not rows:
-            raise ConfigError("template.centers: empty list of centres")
+            raise ConfigError("bump_template: centers must not be an empty list")
         cs = np.stack(rows)
     sig = np.asarray(sigma, dtype=np.float64)
     if sig.ndim == 0:
         sig = np.full(m, float(sig))
     if sig.shape != (m,) or not np.all(sig > 0):
         raise ConfigError(
-            f"template.sigma: need a positive scalar or {m} positive values, got {sigma!r}"
+            f"bump_template: sigma must be a positive scalar or {m} positive values, got {sigma!r}"
         )
     if amplitudes is None:
         amps = np.ones(cs.shape[0])
@@ -262,7 +263,7 @@ def bump_template(
         amps = np.asarray(amplitudes, dtype=np.float64)
         if amps.shape != (cs.shape[0],):
             raise ConfigError(
-                f"template.amplitudes: need one amplitude per bump ({cs.shape[0]}), "
+                f"bump_template: amplitudes must have one value per bump ({cs.shape[0]}), "
                 f"got {amplitudes!r}"
             )
     coords = np.stack(np.unravel_index(np.arange(G.order), factors), axis=1)  # (n, m)
@@ -300,20 +301,20 @@ def digits_template(
         ConfigError: ``G`` is not a product of exactly two cyclic groups, or ``digit`` / ``index``
             is out of range.
     """
-    factors = _cyclic_factors(G, "digits")
+    factors = _cyclic_factors(G, "digits_template")
     if len(factors) != 2:
         raise ConfigError(
-            f"template.kind: 'digits' needs a product of exactly two cyclic groups (C_n x C_m), "
+            f"digits_template: G must be a product of exactly two cyclic groups (C_n x C_m), "
             f"got {G.name} with cyclic factors {factors}"
         )
     if not (isinstance(digit, int | np.integer) and 0 <= int(digit) <= 9):
-        raise ConfigError(f"template.digit: must be an integer in 0..9, got {digit!r}")
+        raise ConfigError(f"digits_template: digit must be an integer in 0..9, got {digit!r}")
     images, target = _digits()
     pool = np.flatnonzero(target == int(digit))
     if not (isinstance(index, int | np.integer) and 0 <= int(index) < pool.size):
         raise ConfigError(
-            f"template.index: must be an integer in 0..{pool.size - 1} for digit {digit}, "
-            f"got {index!r}"
+            f"digits_template: index must be an integer in 0..{pool.size - 1} for digit "
+            f"{digit}, got {index!r}"
         )
     img = images[pool[int(index)]]
     if factors != (8, 8):
@@ -321,7 +322,7 @@ def digits_template(
 
         img = zoom(img, (factors[0] / 8, factors[1] / 8), order=1, mode="nearest", grid_mode=True)
         if img.shape != factors:  # pragma: no cover - zoom rounds the output shape
-            raise ConfigError(f"template.kind: could not resize the digit to {factors}")
+            raise ConfigError(f"digits_template: could not resize the digit to {factors}")
     x = float(scale) * np.asarray(img, dtype=np.float64).reshape(-1)
     return x - x.mean()
 
@@ -357,19 +358,19 @@ def make_template(
     ============== ============================== ==========================================
 
     Raises:
-        ConfigError: unknown ``template.kind`` or parameter (the message lists the allowed
-            values), or an invalid parameter value.
+        ConfigError: unknown ``kind`` or parameter (the message lists the allowed values), or
+            an invalid parameter value.
     """
     if kind not in _BUILDERS:
         raise ConfigError(
-            f"template.kind: unknown template kind {kind!r}; allowed: {', '.join(TEMPLATE_KINDS)}"
+            f"make_template: kind must be one of {', '.join(TEMPLATE_KINDS)}; got {kind!r}"
         )
     builder = _BUILDERS[kind]
     allowed = [p for p in inspect.signature(builder).parameters if p not in ("G", "rng")]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ConfigError(
-            f"template.{unknown[0]}: not a parameter of template kind {kind!r}; "
+            f"make_template: {unknown[0]} is not a parameter of template kind {kind!r}; "
             f"allowed: {', '.join(allowed)}"
         )
     required = [
@@ -379,7 +380,7 @@ def make_template(
     ]
     missing = [name for name in required if name not in params]
     if missing:
-        raise ConfigError(f"template.{missing[0]}: required for template kind {kind!r}")
+        raise ConfigError(f"make_template: {missing[0]} is required for template kind {kind!r}")
     x = builder(G, rng=rng, **params)
     return np.ascontiguousarray(x, dtype=np.float64)
 

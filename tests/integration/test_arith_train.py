@@ -10,10 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
+from groupcomp.api import resume
+from groupcomp.api import train as train_arith
+from groupcomp.cli import format_arith_summary
 from groupcomp.config import load_config
 from groupcomp.config.arith import ArithConfig
 from groupcomp.errors import DivergenceError, RunFolderError
-from groupcomp.training import print_arith_summary, train_arith
+from groupcomp.runs import RunFolder
 
 
 def _cfg(*overrides: str, preset: str | None = None):
@@ -21,7 +24,7 @@ def _cfg(*overrides: str, preset: str | None = None):
 
 
 def _run(*overrides: str, preset: str | None = None) -> dict:
-    return train_arith(_cfg(*overrides, preset=preset), None, quiet=True).summary
+    return train_arith(_cfg(*overrides, preset=preset), None, quiet=True).summary["arith"]
 
 
 # ---------------------------------------------------------------------------- fast checks
@@ -45,8 +48,8 @@ def test_run_folder_contents(tmp_path) -> None:
         "provenance.json",
         "summary.json",
         "metrics.parquet",
-        "checkpoints/checkpoints.pt",
-        "checkpoints/last.pt",
+        "checkpoints/step_000000000.pt",
+        "checkpoints/step_000000040.pt",
         "figures/accuracy.png",
         "figures/accuracy.pdf",
         "figures/power.png",
@@ -55,8 +58,9 @@ def test_run_folder_contents(tmp_path) -> None:
         assert (d / f).is_file(), f
     assert load_config(str(d / "config.yaml"), schema=ArithConfig) == cfg
     m = pd.read_parquet(d / "metrics.parquet")
-    base = ["epoch", "seed", "train_loss", "test_loss", "train_acc", "test_acc"]
-    assert list(m.columns[:6]) == base
+    base = ["step", "epoch", "seed", "loss", "train_loss", "train_acc", "test_loss", "test_acc"]
+    assert list(m.columns[: len(base)]) == base
+    assert np.array_equal(m["loss"], m["train_loss"])  # full batch: the step loss is the split's
     labels = ["trivial", "freq1", "freq2", "freq3"]
     assert [c for c in m.columns if c.startswith("power/")] == [f"power/{x}" for x in labels]
     assert len(m) == 2 * 41 and m[base].notna().all().all()
@@ -66,44 +70,68 @@ def test_run_folder_contents(tmp_path) -> None:
     W = res.model.W_in.detach().double()
     total = logged[logged.epoch == 40][[f"power/{x}" for x in labels]].sum(axis=1).to_numpy()
     assert np.allclose(total, W.pow(2).sum(dim=(1, 2, 3)).numpy(), rtol=1e-6)
-    s = json.loads((d / "summary.json").read_text())
-    assert s["status"] == "completed" and s["epochs_done"] == 40
+    top = json.loads((d / "summary.json").read_text())
+    assert top["kind"] == "arith" and top["status"] == "completed" and top["steps_done"] == 40
+    for key in ("git_commit", "torch", "run_dir", "schema_version"):
+        assert key in top
+    s = top["arith"]
+    assert s["epochs_done"] == 40
     assert s["split"]["n_train"] == round(0.9 * 49) and s["split"]["n_total"] == 49
     assert s["split"]["critical_count"] == pytest.approx(2.7482 * 7 * np.log(7))
-    for key in ("grokking_epoch", "train100_epoch", "final", "git_commit", "torch", "run_dir"):
+    for key in ("grokking_epoch", "train100_epoch", "final"):
         assert key in s
     assert len(s["final"]["test_acc"]) == 2
-    snaps = torch.load(d / "checkpoints" / "checkpoints.pt", weights_only=True)
-    assert 0 in snaps and 40 in snaps and len(snaps) == 3
-    last = torch.load(d / "checkpoints" / "last.pt", weights_only=False)
-    assert last["epoch"] == 40
-    text = print_arith_summary(s)
+    steps = RunFolder(d).checkpoint_steps()
+    assert steps[0] == 0 and steps[-1] == 40 and len(steps) == 3
+    last = torch.load(RunFolder(d).checkpoint_path(40), weights_only=True)
+    assert last["step"] == 40 and last["kind"] == "arith"
+    text = format_arith_summary(top)
     assert "C7 compose" in text and "test 100 % at epoch" in text
     with pytest.raises(RunFolderError, match="already exists"):
         train_arith(cfg, tmp_path, name="r1", quiet=True)
 
 
-def test_ensemble_member_equals_single_seed_run() -> None:
+@pytest.mark.parametrize("member", [3, 5])
+def test_ensemble_member_equals_single_seed_run(member: int) -> None:
+    """Every member, the first included, equals its seed trained alone."""
     a = train_arith(_cfg("group=Z7", "hidden=16", "epochs=25", "seeds=[3,5]"), None, quiet=True)
-    b = train_arith(_cfg("group=Z7", "hidden=16", "epochs=25", "seeds=[5]"), None, quiet=True)
-    ma = a.metrics[a.metrics.seed == 5].reset_index(drop=True)
+    b = train_arith(
+        _cfg("group=Z7", "hidden=16", "epochs=25", f"seeds=[{member}]"), None, quiet=True
+    )
+    ma = a.metrics[a.metrics.seed == member].reset_index(drop=True)
     mb = b.metrics.reset_index(drop=True)
     assert np.allclose(ma["train_loss"], mb["train_loss"], rtol=1e-4)
     assert np.array_equal(ma["test_acc"], mb["test_acc"])
+
+
+@pytest.mark.parametrize("extra", [[], ["train.batch_size=16"]], ids=["full", "minibatch"])
+def test_interrupted_arith_run_resumes_bit_identical(tmp_path, extra) -> None:
+    cfg = _cfg("group=Z7", "hidden=16", "epochs=30", "seeds=[0,1]", "train.checkpoints=4", *extra)
+    full = train_arith(cfg, tmp_path / "a", quiet=True, figures=False)
+    part = train_arith(cfg, tmp_path / "b", quiet=True, stop_after=11, figures=False)
+    assert part.summary["status"] == "interrupted" and part.state.step == 11
+    assert 11 in RunFolder(part.run_dir).checkpoint_steps()  # a checkpoint at the interruption
+    done = resume(part.run_dir, quiet=True, figures=False)
+    assert done.summary["status"] == "completed"
+    for p, q in zip(full.model.parameters(), done.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    cols = ["loss", "train_loss", "test_loss", "train_acc", "test_acc"]
+    pd.testing.assert_frame_equal(full.metrics[cols], done.metrics[cols])
 
 
 def test_divergence_keeps_last_good_checkpoint(tmp_path) -> None:
     cfg = _cfg(
         "group=Z5", "hidden=8", "epochs=200", "optim=sgd", "lr=1e4", "wd=0", "train.checkpoints=200"
     )
-    with pytest.raises(DivergenceError, match="NaN/inf at epoch"):
+    with pytest.raises(DivergenceError, match="diverged.*at step"):
         train_arith(cfg, tmp_path, name="div", quiet=True)
     d = tmp_path / "div"
     s = json.loads((d / "summary.json").read_text())
     assert s["status"] == "diverged"
-    last = torch.load(d / "checkpoints" / "last.pt", weights_only=False)
+    folder = RunFolder(d)
+    last = folder.load_checkpoint(folder.checkpoint_steps()[-1])
     assert all(torch.isfinite(v).all() for v in last["model"].values())
-    assert last["epoch"] <= s["epochs_done"]
+    assert last["step"] <= s["steps_done"]
 
 
 @pytest.mark.parametrize(
@@ -126,14 +154,14 @@ def test_divergence_keeps_last_good_checkpoint(tmp_path) -> None:
 )
 def test_variants_train(overrides) -> None:
     res = train_arith(_cfg("hidden=32", "epochs=30", *overrides), None, quiet=True)
-    s = res.summary
-    assert s["status"] == "completed"
+    assert res.summary["status"] == "completed"
+    s = res.summary["arith"]
     # the split covers every tuple exactly once
     split = s["split"]
     assert split["n_train"] + split["n_test"] == split["n_total"]
-    assert split["n_total"] == s["num_symbols"] ** s["num_operands"]
+    assert split["n_total"] == s["num_symbols"] ** s["k"]
     # every variant actually learns: the training loss falls, and train accuracy beats chance
-    loss = res.metrics.groupby("epoch")["train_loss"].mean()
+    loss = res.metrics.dropna(subset=["train_loss"]).groupby("epoch")["train_loss"].mean()
     assert loss.iloc[-1] < 0.9 * loss.iloc[0]
     assert min(s["final"]["train_acc"]) > 1.0 / s["num_symbols"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from groupcomp.config import load_config
-from groupcomp.training import train
+from groupcomp.runs import execute as train
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_non_abelian_presets_reach_predicted_plateaus(preset: str) -> None:
     for obs, pred in zip(ob["plateaus_mse"][:-1], th["plateaus_mse"][:-1], strict=True):
         assert obs == pytest.approx(pred, rel=0.05)
     assert s["final_loss"] < 0.02 * s["initial_loss"]
-    if preset == "octahedral":  # first drop: closed form within 15 % (THEORY.md §2.5)
+    if preset == "octahedral":  # first drop: closed form within 15 % (docs/theory.md §2.5)
         first = s["drops"][0]
         assert first["observed_step"] == pytest.approx(first["predicted_step"], rel=0.15)
 

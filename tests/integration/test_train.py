@@ -12,13 +12,14 @@ import torch
 import yaml
 
 from groupcomp import __version__
+from groupcomp.api import resume, train
 from groupcomp.cli import main
 from groupcomp.config import load_config
 from groupcomp.errors import DivergenceError, RunFolderError
-from groupcomp.training import resume, train
+from groupcomp.runs import RunFolder
 
 # D3 with powers (trivial, sign, rot1) = (0, 1000, 3000): Theorem 4.1 ranks the sign irrep first
-# (THEORY.md §2.3) although rot1 has more power; plateaus 4000/6 -> 3000/6 -> 0.
+# (docs/theory.md §2.3) although rot1 has more power; plateaus 4000/6 -> 3000/6 -> 0.
 TINY = [
     "group=D3",
     "template.powers=[0,1000,3000]",
@@ -48,7 +49,7 @@ def test_tiny_staircase_numbers(tiny_run) -> None:
     assert ob["plateaus_mse"][1] == pytest.approx(3000 / 6, rel=0.03)
     assert s["final_loss"] < 0.01 * s["initial_loss"]
     assert s["status"] == "completed" and s["steps_done"] == 500
-    # closed-form first-drop step (per-neuron SGD, THEORY.md §2.5) within 15 % of the run
+    # closed-form first-drop step (per-neuron SGD, docs/theory.md §2.5) within 15 % of the run
     first = s["drops"][0]
     assert first["observed_step"] == pytest.approx(first["predicted_step"], rel=0.15)
 
@@ -59,8 +60,8 @@ def test_run_folder_contents(tiny_run) -> None:
         "config.yaml",
         "metrics.parquet",
         "summary.json",
-        "checkpoints/checkpoints.pt",
-        "checkpoints/last.pt",
+        "checkpoints/step_000000000.pt",
+        "checkpoints/step_000000500.pt",
         "figures/loss.png",
         "figures/loss.pdf",
         "figures/power.png",
@@ -74,8 +75,12 @@ def test_run_folder_contents(tiny_run) -> None:
     assert summary["groupcomp"] == __version__
     assert summary["git_commit"]
     assert summary["torch"] == torch.__version__
-    snaps = torch.load(d / "checkpoints" / "checkpoints.pt", weights_only=True)
-    assert 2 <= len(snaps) <= 6  # log-spaced, in one file
+    assert summary["kind"] == "sequence" and summary["schema_version"] == 2
+    steps = RunFolder(d).checkpoint_steps()
+    assert steps[0] == 0 and steps[-1] == 500 and 3 <= len(steps) <= 6  # log-spaced
+    for t in steps:  # every checkpoint loads without unpickling code
+        ck = torch.load(RunFolder(d).checkpoint_path(t), weights_only=True)
+        assert ck["step"] == t and ck["fit"]["step"] == t
 
 
 def test_metrics_parseval_and_units(tiny_run) -> None:
@@ -106,7 +111,7 @@ def test_reproducible_and_batched_seeds_equal_single(tmp_path) -> None:
     assert not np.allclose(seed5, seed3)
 
 
-@pytest.mark.parametrize("extra", [[], ["task.batch_size=16"]], ids=["full", "minibatch"])
+@pytest.mark.parametrize("extra", [[], ["train.batch_size=16"]], ids=["full", "minibatch"])
 def test_resume_equals_uninterrupted(tmp_path, extra) -> None:
     cfg = load_config("d3", [*TINY, "train.steps=200", *extra])
     full = train(cfg, tmp_path / "a", quiet=True)
@@ -128,7 +133,8 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path) -> None:
     (run,) = tmp_path.iterdir()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "diverged"
-    last = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    folder = RunFolder(run)
+    last = folder.load_checkpoint(folder.checkpoint_steps()[-1])
     assert last["step"] <= summary["steps_done"]
     assert all(bool(torch.isfinite(v).all()) for v in last["model"].values())
 
@@ -174,7 +180,7 @@ def test_cli_theory_table_and_scaling(tmp_path, capsys) -> None:
     assert main(["theory", "scaling", "group=D3", "K=4", "--json", "--out", str(tmp_path)]) == 0
     doc = json.loads(capsys.readouterr().out.split("\n/")[0])
     widths = [row["two_layer_width"] for row in doc["table"]]
-    assert widths == [18, 68, 264]  # 2^{k-1} (2^{k+1} + 1), THEORY.md §3.2
+    assert widths == [18, 68, 264]  # 2^{k-1} (2^{k+1} + 1), docs/theory.md §3.2
     assert (tmp_path / "scaling.png").exists() and (tmp_path / "scaling.json").exists()
 
 
@@ -191,13 +197,14 @@ def test_agf_overlay_in_summary(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "extra", [["task.batch_size=16"], ["task.data=online", "task.batch_size=16"]]
+    "extra", [["train.batch_size=16"], ["task.data=online", "train.batch_size=16"]]
 )
 def test_resume_from_a_periodic_checkpoint(extra) -> None:
     """A run that dies after a periodic checkpoint continues on exactly the same batches."""
     import copy
 
-    from groupcomp.training import FitState, build, fit
+    from groupcomp.runs import build
+    from groupcomp.training import FitHooks, FitState, Schedule, fit
 
     cfg = load_config("d3", [*TINY, *extra])
     steps, at = 120, 47
@@ -210,30 +217,17 @@ def test_resume_from_a_periodic_checkpoint(extra) -> None:
                 model=copy.deepcopy(full.model.state_dict()),
                 opt=copy.deepcopy(full.optimizer.state_dict()),
                 data=copy.deepcopy(full.data.state_dict()),
-                losses=st.losses.clone(),
+                fit=copy.deepcopy(st.to_dict()),
             )
 
-    fit(
-        full.model,
-        full.task,
-        full.optimizer,
-        full.data,
-        steps=steps,
-        checkpoint_steps=[at, 90],
-        on_checkpoint=keep,
-    )
+    sched = Schedule(steps=steps, checkpoint_steps=(at, 90))
+    fit(full.model, full.objective, full.optimizer, full.data, sched, hooks=FitHooks(keep))
     again = build(cfg)
     again.model.load_state_dict(saved["model"])
     again.optimizer.load_state_dict(saved["opt"])
     again.data.load_state_dict(saved["data"])
-    st = fit(
-        again.model,
-        again.task,
-        again.optimizer,
-        again.data,
-        steps=steps,
-        start=FitState(losses=saved["losses"], step=at),
-    )
+    start = FitState.from_dict(saved["fit"])
+    st = fit(again.model, again.objective, again.optimizer, again.data, sched, start=start)
     assert st.step == steps and st.losses.shape[0] == steps
     for p, q in zip(full.model.parameters(), again.model.parameters(), strict=True):
         assert torch.equal(p, q)

@@ -1,5 +1,5 @@
-"""AGF simulation (THEORY.md §4; P2 = Kunin et al., arXiv 2506.06489): time conversion, the
-notebook case of THEORY.md §4.3, the D3 worked example, and invariants against the closed-form
+"""AGF simulation (docs/theory.md §4; P2 = Kunin et al., arXiv 2506.06489): time conversion, the
+notebook case of docs/theory.md §4.3, the D3 worked example, and invariants against the closed-form
 staircase."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from groupcomp.theory.agf import MAX_SEQUENCES, _Problem, step_time
 # --------------------------------------------------------------------------- the C_p case
 P = 20
 AMPS = {1: 10.0, 3: 5.0, 5: 2.5}  # |x̂[±ξ]|
-TAU = [7.636, 61.09, 488.7]  # THEORY.md top / §4.3
+TAU = [7.636, 61.09, 488.7]  # docs/theory.md §0 / §4.3
 LEVELS_CP = [0.65625, 0.15625, 0.03125, 0.0]
 
 
@@ -70,7 +70,7 @@ def test_cp_template_has_the_notebook_spectrum() -> None:
 
 
 def test_cp_notebook_case_aligned_init_reproduces_closed_form() -> None:
-    """THEORY.md §4.3: p = 20, k = 2, init 0.01, plain GD (lr 0.01, momentum 0.9), hidden 18 =
+    """docs/theory.md §4.3: p = 20, k = 2, init 0.01, plain GD (lr 0.01, momentum 0.9), hidden 18 =
     6 per frequency, started at the utility maximisers with norm θ_0 = √2·0.01 (the setting in
     which the closed form τ is exact). Each cohort of 6 activates at τ_ξ and fits its frequency
     exactly: levels 0.65625 → 0.15625 → 0.03125 → 0."""
@@ -109,8 +109,8 @@ def test_cp_notebook_case_aligned_init_reproduces_closed_form() -> None:
 
 def test_cp_notebook_case_random_init() -> None:
     """The same case from the network's random initialisation (seed 0), exact dormant
-    dynamics: order freq1 → freq3 → freq5 and the plateau levels of THEORY.md. The drops come
-    2–3× later than τ (the neurons first have to align, which the closed form ignores; real GD
+    dynamics: order freq1 → freq3 → freq5 and the plateau levels of docs/theory.md §0. The drops
+    come 2–3× later than τ (the neurons first have to align, which the closed form ignores; real GD
     from this initialisation drops at the same time as AGF: see the slow test below)."""
     G = cyclic(P)
     r = simulate(

@@ -2,7 +2,7 @@
 
 Three independent sources are compared: the catalogue's stored GAP metadata, the group that
 groupcomp rebuilds from the stored generators (classes and irreps computed by groupcomp), and the
-GAP reference file in ../shared/data (built separately from the catalogue).
+GAP reference file tests/data/small_groups_reference.jsonl (built separately from the catalogue).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_rebuilt_group_matches_reference(ref):
 
 
 def test_reference_file_is_present():
-    assert len(REFERENCE) >= 30
+    assert len(REFERENCE) == 32  # tests/data/README.md
 
 
 # ---------------------------------------------------------------------- rebuilt vs stored metadata

@@ -1,6 +1,7 @@
 """The compiled (numba) training engine of ``groupcomp.training.compiled``: the same numbers as
 the torch path, deterministic and resumable, probes and checkpoints see the synced model, and
-``train.engine`` refuses (``numba``) or silently skips (``auto``) set-ups it cannot train."""
+the engine setting (``FitSettings.engine`` / ``train.engine``) refuses (``numba``) or silently
+skips (``auto``) set-ups it cannot train."""
 
 from __future__ import annotations
 
@@ -12,11 +13,20 @@ import threading
 import pytest
 import torch
 
+from groupcomp.api import train
 from groupcomp.config import load_config
 from groupcomp.errors import ConfigError, DivergenceError
 from groupcomp.models import TwoLayerNet
 from groupcomp.optim import PerNeuronSGD
-from groupcomp.training import FitState, build, fit, train
+from groupcomp.runs import Experiment, RunFolder, build
+from groupcomp.training import (
+    FitHooks,
+    FitSettings,
+    FitState,
+    Schedule,
+    fit,
+    request_interrupt,
+)
 from groupcomp.training import compiled as compiled_mod
 from groupcomp.training.compiled import choose_engine_reason
 
@@ -41,16 +51,36 @@ def _one_torch_thread():
     torch.set_num_threads(old)
 
 
-def _fit(b, engine: str, steps: int, **kw) -> FitState:
+def _fit(
+    b: Experiment,
+    engine: str,
+    steps: int,
+    *,
+    threads: int | None = None,
+    log_steps=(),
+    checkpoint_steps=(),
+    check_every: int = 200,
+    probe=None,
+    start: FitState | None = None,
+    **hooks,
+) -> FitState:
+    """``fit`` of an experiment's parts with the given engine; ``hooks``: :class:`FitHooks`
+    fields (``on_checkpoint``, ``progress``, ...)."""
     return fit(
         b.model,
-        b.task,
+        b.objective,
         b.optimizer,
         b.data,
-        steps=steps,
-        grad_clip=b.cfg.optim.grad_clip,
-        engine=engine,
-        **kw,
+        Schedule(
+            steps=steps,
+            log_steps=tuple(log_steps),
+            checkpoint_steps=tuple(checkpoint_steps),
+            check_every=check_every,
+        ),
+        settings=FitSettings(engine=engine, threads=threads, grad_clip=b.settings.grad_clip),
+        probe=probe,
+        hooks=FitHooks(**hooks),
+        start=start,
     )
 
 
@@ -65,12 +95,13 @@ def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _assert_engines_agree(overrides: list[str], steps: int, rtol: float, probes=False, **kw):
     """Train the same config with both engines; per-step losses and final parameters agree.
-    ``probes``: also pass the build's probe and val_probe. Returns (build, state) per engine."""
+    ``probes``: also pass the experiment's probe (with ``val_loss`` where there is a validation
+    split). Returns (experiment, state) per engine."""
     out = {}
     for engine in ("torch", "numba"):
         b = build(load_config("d3", overrides))
         if probes:
-            kw.update(probe=b.probe, val_probe=b.val_probe)
+            kw.update(probe=b.probe)
         init = _params(b)
         out[engine] = (b, _fit(b, engine, steps, **kw), init)
     (bt, st, init), (bn, sn, _) = out["torch"], out["numba"]
@@ -210,7 +241,7 @@ def test_resume_from_a_periodic_checkpoint_is_bit_identical() -> None:
     again.model.load_state_dict(saved["model"])
     again.optimizer.load_state_dict(saved["opt"])
     again.data.load_state_dict(saved["data"])
-    st = _fit(again, "numba", steps, start=FitState(losses=saved["losses"], step=at))
+    st = _fit(again, "numba", steps, start=FitState(records={"loss": saved["losses"]}, step=at))
     assert st.engine == "numba" and st.step == steps
     assert torch.equal(st.losses, whole.losses)
     for p, q in zip(full.model.parameters(), again.model.parameters(), strict=True):
@@ -219,9 +250,9 @@ def test_resume_from_a_periodic_checkpoint_is_bit_identical() -> None:
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ctrl_c_inside_a_chunk_stops_every_model_at_the_chunk_end(monkeypatch, threads) -> None:
-    """Ctrl-C while the kernel runs (simulated after the 2nd model of the 2nd chunk): the
-    chunk is completed for every model, the state says so, and continuing from it gives the
-    uninterrupted run exactly."""
+    """Ctrl-C while the kernel runs (requested after the 2nd model of the 2nd chunk): the
+    chunk is completed for every model, the run stops at the chunk end (a step boundary), the
+    state says so, and continuing from it gives the uninterrupted run exactly."""
     cfg = [*F64, "train.seeds=[0,1,2]"]
     real = compiled_mod._kernel()
     lock = threading.Lock()
@@ -233,19 +264,84 @@ def test_ctrl_c_inside_a_chunk_stops_every_model_at_the_chunk_end(monkeypatch, t
             calls[0] += 1
             n = calls[0]
         if n == 5:  # chunks of 50 steps x 3 models: calls 4-6 are the second chunk
-            raise KeyboardInterrupt
+            request_interrupt()  # what Ctrl-C does inside fit
 
     ref = build(load_config("d3", cfg))
     whole = _fit(ref, "numba", 150, check_every=50, threads=threads)
+    assert whole.stopped is None and whole.step == 150
     b = build(load_config("d3", cfg))
     with monkeypatch.context() as m:
         m.setattr(compiled_mod, "_kernel", lambda: kernel)
         part = _fit(b, "numba", 150, check_every=50, threads=threads)
     assert calls[0] == 6  # the third model of the interrupted chunk still ran
+    assert part.stopped == "interrupted" and part.engine == "numba"
     assert part.step == 100 and part.losses.shape == (100, 3)
     assert torch.equal(part.losses, whole.losses[:100])
+    # the model is synced and at step 100 (not ahead of, nor behind, what the state reports)
+    mid = build(load_config("d3", cfg))
+    _fit(mid, "numba", 100, check_every=50, threads=threads)
+    for p, q in zip(mid.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(p, q)
     rest = _fit(b, "numba", 150, check_every=50, threads=threads, start=part)
     assert rest.step == 150 and torch.equal(rest.losses, whole.losses)
+    for p, q in zip(ref.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_a_continuation_that_completes_is_not_reported_as_stopped(engine) -> None:
+    """``fit(start=state)`` with the state of a stopped run (``stopped == "stop_after"``): the
+    continuation runs to ``schedule.steps``, so its state must say ``stopped is None``, and it
+    must not add an end-of-run probe record outside ``log_steps``."""
+    cfg = load_config("d3", F64)
+    ref = build(cfg)
+    whole = _fit(ref, engine, 40, log_steps=[0, 30], probe=ref.probe)
+    assert whole.stopped is None and [r["step"] for r in whole.logs] == [0, 30]
+    b = build(cfg)
+    part = _fit(b, engine, 40, log_steps=[0, 30], probe=b.probe, stop_after=20)
+    assert part.stopped == "stop_after" and part.step == 20
+    rest = _fit(b, engine, 40, log_steps=[0, 30], probe=b.probe, start=part)
+    assert rest.step == 40 and torch.equal(rest.losses, whole.losses)
+    assert rest.stopped is None
+    assert [r["step"] for r in rest.logs] == [0, 30]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_keyboard_interrupt_inside_a_chunk_is_completed_by_finish(monkeypatch, threads) -> None:
+    """``CompiledTrainer.finish`` (the recovery after a ``KeyboardInterrupt`` raised out of
+    :meth:`~CompiledTrainer.run`, e.g. outside the main thread where Ctrl-C is not deferred):
+    the interrupted chunk is completed for every model and ``finish`` reports its steps."""
+    cfg = [*F64, "train.seeds=[0,1,2]"]
+    real = compiled_mod._kernel()
+    lock = threading.Lock()
+    calls = [0]
+
+    def kernel(*args):
+        real(*args)
+        with lock:
+            calls[0] += 1
+            n = calls[0]
+        if n == 5:  # second chunk, after one or two models
+            raise KeyboardInterrupt
+
+    b = build(load_config("d3", cfg))
+    seq = b.data.next()
+    tr = compiled_mod.CompiledTrainer(
+        b.model, b.optimizer, seq, b.data.targets(seq, torch.float64), threads=threads
+    )
+    losses = torch.full((100, 3), float("nan"), dtype=torch.float64)
+    with monkeypatch.context() as m:
+        m.setattr(compiled_mod, "_kernel", lambda: kernel)
+        assert tr.run(50, losses.numpy()[:50]) == 50
+        with pytest.raises(KeyboardInterrupt):
+            tr.run(50, losses.numpy()[50:])
+        assert tr.finish() == 50
+    tr.sync()
+    tr.close()
+    assert calls[0] == 6  # every model of the interrupted chunk ran exactly once
+    ref = build(load_config("d3", cfg))
+    whole = _fit(ref, "numba", 100, check_every=50, threads=threads)
+    assert torch.equal(losses, whole.losses)
     for p, q in zip(ref.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(p, q)
 
@@ -276,8 +372,8 @@ INELIGIBLE = {
     "rnn": (["model.name=rnn"], "QuadraticRNN"),
     "tree": (["model.name=tree"], "TreeNet"),
     "adam": (["optim.name=adam"], "Adam"),
-    "online": (["task.data=online", "task.batch_size=16"], "online"),
-    "minibatch": (["task.batch_size=16"], "minibatch"),
+    "online": (["task.data=online", "train.batch_size=16"], "online"),
+    "minibatch": (["train.batch_size=16"], "minibatch"),
     "grad-clip": (["optim.grad_clip=1.0"], "clipping"),
     "tanh": (["model.activation=tanh"], "tanh"),
     "momentum": (["optim.momentum=0.9"], "per-neuron SGD has momentum"),
@@ -291,7 +387,7 @@ def test_ineligible_setups(extra, why) -> None:
     cfg = load_config("d3", [*TINY, *extra])
     b = build(cfg)
     init = _params(b)
-    with pytest.raises(ConfigError, match=r"^train\.engine: 'numba' cannot train") as exc:
+    with pytest.raises(ConfigError, match=r"^engine: 'numba' cannot train") as exc:
         _fit(b, "numba", 3)
     assert why in str(exc.value) and "allowed values here: auto, torch" in str(exc.value)
     for p, q in zip(init, b.model.parameters(), strict=True):
@@ -307,7 +403,7 @@ def test_ineligible_setups(extra, why) -> None:
 
 def test_unknown_engine() -> None:
     b = build(load_config("d3", TINY))
-    msg = r"train\.engine: unknown engine 'bogus'; allowed values: auto, torch, numba"
+    msg = r"^engine: unknown engine 'bogus'; allowed values: auto, torch, numba"
     with pytest.raises(ConfigError, match=msg):
         _fit(b, "bogus", 3)
     with pytest.raises(ConfigError, match=r"train\.engine.*auto, torch, numba"):
@@ -367,9 +463,15 @@ def test_train_divergence_keeps_last_good_checkpoint_numba(tmp_path) -> None:
     (run,) = tmp_path.iterdir()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["engine"] == "numba"
-    last = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    folder = RunFolder(run)
+    steps = folder.checkpoint_steps()
+    assert steps[0] == 0  # the initialisation is a checkpoint too
+    last = folder.load_checkpoint(steps[-1])
+    assert last["step"] == steps[-1]
     assert 1 <= last["step"] <= summary["steps_done"]
     assert all(bool(torch.isfinite(v).all()) for v in last["model"].values())
+    assert last["fit"]["step"] == last["step"] and last["fit"]["engine"] == "numba"
+    assert bool(torch.isfinite(last["fit"]["records"]["loss"]).all())
 
 
 # --------------------------------------------------------------------------- train() end to end
@@ -390,11 +492,55 @@ def test_train_records_the_engine(tmp_path) -> None:
     )
 
 
-def test_a_second_ctrl_c_during_the_recovery_is_ignored(monkeypatch) -> None:
-    """A real SIGINT while the interrupted chunk is being completed must not leave the model
-    ahead of the step that ``fit`` reports (the step and the weights of a checkpoint agree)."""
+def test_real_sigints_inside_a_chunk_stop_fit_at_the_chunk_end(monkeypatch) -> None:
+    """Two real SIGINTs while a chunk runs (in the main thread, where ``fit`` defers them): no
+    ``KeyboardInterrupt``, the chunk completes, and the model is exactly at the step that ``fit``
+    reports (the step and the weights of a checkpoint agree)."""
     import signal
 
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGINT is deferred only in the main thread")
+    cfg = [*F64, "train.seeds=[0,1,2]"]
+    real = compiled_mod._kernel()
+    calls = [0]
+
+    def kernel(*args):
+        real(*args)
+        calls[0] += 1
+        if calls[0] in (5, 6):  # second chunk, after models 1 and 2: Ctrl-C twice
+            signal.raise_signal(signal.SIGINT)
+
+    b = build(load_config("d3", cfg))
+    saved: dict = {}
+
+    def keep(t: int, st: FitState) -> None:
+        saved[t] = (st.step, copy.deepcopy(b.model.state_dict()))
+
+    before = signal.getsignal(signal.SIGINT)
+    with monkeypatch.context() as m:
+        m.setattr(compiled_mod, "_kernel", lambda: kernel)
+        part = _fit(b, "numba", 150, check_every=50, threads=1, on_checkpoint=keep)
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is restored
+    assert calls[0] == 6
+    assert part.stopped == "interrupted"
+    assert part.step == 100 and part.losses.shape == (100, 3)
+    ref = build(load_config("d3", cfg))
+    _fit(ref, "numba", 100, check_every=50, threads=1)
+    for p, q in zip(ref.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # the checkpoint at the interruption holds that model
+    assert saved[100][0] == 100
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(saved[100][1][k], v)
+
+
+def test_a_second_ctrl_c_during_the_recovery_is_ignored(monkeypatch) -> None:
+    """A real SIGINT while ``CompiledTrainer.finish`` completes the interrupted chunk must not
+    leave the model ahead of the step that ``finish`` reports."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("finish() ignores SIGINT only in the main thread")
     cfg = [*F64, "train.seeds=[0,1,2]"]
     real = compiled_mod._kernel()
     calls = [0]
@@ -408,19 +554,30 @@ def test_a_second_ctrl_c_during_the_recovery_is_ignored(monkeypatch) -> None:
             signal.raise_signal(signal.SIGINT)
 
     b = build(load_config("d3", cfg))
+    seq = b.data.next()
+    tr = compiled_mod.CompiledTrainer(
+        b.model, b.optimizer, seq, b.data.targets(seq, torch.float64), threads=1
+    )
+    losses = torch.full((100, 3), float("nan"), dtype=torch.float64)
     with monkeypatch.context() as m:
         m.setattr(compiled_mod, "_kernel", lambda: kernel)
-        part = _fit(b, "numba", 150, check_every=50, threads=1)
-    assert part.step == 100 and part.losses.shape == (100, 3)
+        tr.run(50, losses.numpy()[:50])
+        with pytest.raises(KeyboardInterrupt):
+            tr.run(50, losses.numpy()[50:])
+        assert tr.finish() == 50  # no KeyboardInterrupt out of the recovery
+    tr.sync()
+    tr.close()
+    assert calls[0] == 6  # the recovery ran the third model (index 2) only, once
     ref = build(load_config("d3", cfg))
-    _fit(ref, "numba", 100, check_every=50, threads=1)
+    whole = _fit(ref, "numba", 100, check_every=50, threads=1)
+    assert torch.equal(losses, whole.losses)
     for p, q in zip(ref.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(p, q)
 
 
 def test_train_with_numba_on_an_ineligible_setup_writes_nothing(tmp_path) -> None:
     cfg = load_config("d3", [*TINY, "train.engine=numba", "model=rnn", "task.k=3"])
-    with pytest.raises(ConfigError, match=r"train\.engine: 'numba' cannot train"):
+    with pytest.raises(ConfigError, match=r"^train\.engine: 'numba' cannot train"):
         train(cfg, tmp_path / "runs", quiet=True)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 

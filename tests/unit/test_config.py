@@ -51,7 +51,7 @@ def test_yaml_round_trip(tmp_path) -> None:
         (["template.powers=[1,2]"], r"template\.powers: D3 has 3 irreps .*rot1"),
         (["group=X9"], r"group: .*X9"),
         (["train.seeds=[1,1]"], r"train\.seeds: must not repeat"),
-        (["task.data=online"], r"task\.batch_size: is required with task\.data=online"),
+        (["task.data=online"], r"train\.batch_size: is required with task\.data=online"),
         (["train.dtype=float16"], r"train\.dtype: .*allowed values: float32, float64"),
         (["nonsense"], r"expected key=value"),
         (["model.output_every_step=true"], r"only available for model\.name=rnn"),

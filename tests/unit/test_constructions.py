@@ -1,4 +1,7 @@
-"""Tests of groupcomp.theory.constructions: exact two-layer, RNN and tree nets (THEORY.md §3.2)."""
+"""Tests of groupcomp.theory.constructions: exact two-layer, RNN and tree nets.
+
+The constructions are those of docs/theory.md §3.2.
+"""
 
 from __future__ import annotations
 
@@ -178,7 +181,7 @@ def test_two_layer_k1_is_linear_identity_map():
 @pytest.mark.parametrize(
     ("name", "widths"),
     [
-        ("D3", {2: 18, 3: 68, 4: 264}),  # THEORY.md §3.2 path construction: 2^{k-1}(2^{k+1}+1)
+        ("D3", {2: 18, 3: 68, 4: 264}),  # docs/theory.md §3.2 path construction: 2^{k-1}(2^{k+1}+1)
         ("C5", {2: 12, 3: 32, 4: 80}),  # 2 frequency pairs × 2^{k-1}(k+1)
         ("Q8", {2: 54, 3: 268, 4: 1304}),  # 2^{k-1}(3 + (k+1) 2^{k+1})
         ("S4", {2: 126, 3: 716}),  # 2^{k-1}(1 + 2^{k+1} + 2·3^{k+1})
@@ -340,12 +343,14 @@ def test_singular_complex_type_coefficient_raises():
 def test_bad_arguments():
     G = _group("D3")
     x = _gauss(G)
-    with pytest.raises(ConfigError, match="task.k"):
+    with pytest.raises(ConfigError, match="^two_layer_exact: k must be an integer >= 1, got 0"):
         two_layer_exact(G, x, 0)
-    with pytest.raises(ConfigError, match="task.k"):
+    with pytest.raises(ConfigError, match="^rnn_exact: k must be an integer >= 2, got 1"):
         rnn_exact(G, x, 1)
-    with pytest.raises(ConfigError, match="task.k"):
+    with pytest.raises(ConfigError, match="^tree_exact: k must be an integer >= 2, got 1"):
         tree_exact(G, x, 1)
+    with pytest.raises(ConfigError, match="^two_layer_width: k must be an integer >= 1"):
+        two_layer_width(G, x, 0)
     with pytest.raises(ConfigError, match="template"):
         two_layer_exact(G, x[:-1], 2)
     with pytest.raises(ConfigError, match="zero"):

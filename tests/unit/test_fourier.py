@@ -41,7 +41,7 @@ def test_parseval_and_round_trip_reference(d: dict) -> None:
 
 
 def test_translation_rule() -> None:
-    """With x_g(h) = x(g·h): x̂_g[π] = x̂[π] π(g) (THEORY.md §2.1)."""
+    """With x_g(h) = x(g·h): x̂_g[π] = x̂[π] π(g) (docs/theory.md §2.1)."""
     for G in (dihedral(4), symmetric(4), quaternion(), cyclic(6)):
         x = np.random.default_rng(2).standard_normal(G.order)
         xg = x[G.table]  # row g = x_g

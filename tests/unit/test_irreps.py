@@ -1,4 +1,4 @@
-"""Irreps against GAP ground truth (../shared/data) and closed forms."""
+"""Irreps against GAP ground truth (tests/data/small_groups_reference.jsonl) and closed forms."""
 
 from __future__ import annotations
 

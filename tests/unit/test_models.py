@@ -122,14 +122,22 @@ def test_shape_errors():
 
 def test_config_errors():
     enc = _enc(4)
-    with pytest.raises(ConfigError, match="model.activation"):
+    with pytest.raises(ConfigError, match="^activation: must be one of power, .*'softplus'"):
         TwoLayerNet(enc, 2, 3, activation="softplus")
-    with pytest.raises(ConfigError, match="model.k"):
+    with pytest.raises(ConfigError, match="^QuadraticRNN: k must be an integer >= 2, got 1"):
         QuadraticRNN(enc, 1, 3)
-    with pytest.raises(ConfigError, match="model.k"):
+    with pytest.raises(ConfigError, match="^TreeNet: k must be an integer >= 2, got 1"):
         TreeNet(enc, 1, 3)
-    with pytest.raises(ConfigError, match="model.transition"):
+    with pytest.raises(ConfigError, match="^TwoLayerNet: hidden must be an integer >= 1, got 0"):
+        TwoLayerNet(enc, 2, 0)
+    with pytest.raises(ConfigError, match="^TwoLayerNet: num_models must be an integer >= 1"):
+        TwoLayerNet(enc, 2, 3, num_models=0)
+    with pytest.raises(ConfigError, match="^TwoLayerNet: init_scale must be a number >= 0"):
+        TwoLayerNet(enc, 2, 3, init_scale=-1.0)
+    with pytest.raises(ConfigError, match="^QuadraticRNN: transition must be one of .*'cubic'"):
         QuadraticRNN(enc, 2, 3, transition="cubic")
+    with pytest.raises(ConfigError, match="^QuadraticRNN: mix_init_scale must be a number >= 0"):
+        QuadraticRNN(enc, 2, 3, mix_init_scale=-1.0)
     expected = {"power", "square", "relu", "relu2", "linear", "tanh", "gelu", "silu"}
     assert set(ACTIVATIONS) == expected
 
@@ -225,7 +233,8 @@ def test_homogeneity_of_one_neuron(kind, kw, k):
 # --------------------------------------------------------------------------- exact constructions
 @pytest.mark.parametrize("k", [2, 3])
 def test_two_layer_polarisation_identity(k):
-    """THEORY §3.2: k! Π z_j = 2^{-(k-1)} Σ_{ε, ε_1=+1} (Π ε)(Σ ε_j z_j)^k, 2^{k-1} neurons."""
+    """k! Π z_j = 2^{-(k-1)} Σ_{ε, ε_1=+1} (Π ε)(Σ ε_j z_j)^k, 2^{k-1} neurons (docs/theory.md
+    §3.2)."""
     n = 4
     enc = _enc(n, seed=3)
     g = _gen(4)
@@ -256,7 +265,7 @@ def _block(a, b, c, u, v, act):
 
 @pytest.mark.parametrize("transition", ["quadratic", "multiplicative"])
 def test_rnn_reproduces_sequential_block(transition):
-    """W_in=A, W_drive=B, W_mix=A Cᵀ, W_out=C: ŷ_t = b(ŷ_{t-1}, x_{t+1}) (THEORY §3.2)."""
+    """W_in=A, W_drive=B, W_mix=A Cᵀ, W_out=C: ŷ_t = b(ŷ_{t-1}, x_{t+1}) (docs/theory.md §3.2)."""
     n, k, hidden = 5, 5, 6
     a, b, c = _random_block(n, hidden)
     enc = _enc(n)

@@ -183,3 +183,99 @@ def test_family_examples_parse_with_stated_order(fam):
         assert G.order == int(fam.order)
     else:  # the product family
         assert G.order == 16
+
+
+# ------------------------------------------------------------------ caching
+@pytest.fixture
+def empty_cache():
+    from groupcomp.groups.parse import _build
+
+    _build.cache_clear()
+    yield
+    _build.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "specs",
+    [
+        ["C4xC4", "c4xc4", " C4 x Z4 ", "Z_4×C_4", "C04xc_4"],
+        ["D3", "d3", "D_3", "  d_3  "],
+        ["O", "o", "octahedral", "Octahedral"],
+        ["Q8", "q8"],
+        ["Dic3xS3", "dic_3 × s3"],
+    ],
+)
+def test_equivalent_specs_return_the_same_cached_group(specs):
+    first = parse(specs[0])
+    for spec in specs[1:]:
+        assert parse(spec) is first, spec
+
+
+@pytest.mark.skipif(not HAS_CATALOGUE, reason="small-groups catalogue not yet available")
+def test_smallgroup_specs_are_cached():
+    assert parse("SmallGroup(24,12)") is parse("smallgroup( 24 , 12 )")
+
+
+def test_different_specs_give_different_groups():
+    assert parse("C4") is not parse("C5")
+    assert parse("C2xC3") is not parse("C3xC2")  # different element orderings
+    assert parse("S3") is not parse("D3")  # isomorphic, built differently
+
+
+def test_cache_does_not_hide_spec_errors():
+    parse("c4xc4")
+    with pytest.raises(GroupSpecError, match="lowercase 'x'"):
+        parse("C4XC4")  # 'X' is not a separator even once c4xc4 is cached
+    parse("C4")
+    with pytest.raises(GroupSpecError, match="'C 4' is not a known group name"):
+        parse("C 4")
+    for _ in range(2):  # errors from the constructors are raised again, not cached
+        with pytest.raises(GroupSpecError, match=r"cannot parse group spec 's9'.*order 362880"):
+            parse("s9")
+
+
+def test_cache_is_bounded():
+    from groupcomp.groups.parse import CACHE_SIZE, _build
+
+    assert _build.cache_info().maxsize == CACHE_SIZE > 0
+
+
+def test_irreps_are_computed_once_per_spec(empty_cache, monkeypatch):
+    import groupcomp.groups.irreps as irreps_mod
+
+    calls = []
+    compute = irreps_mod.compute_real_irreps
+
+    def counting(G):
+        calls.append(G.name)
+        return compute(G)
+
+    monkeypatch.setattr(irreps_mod, "compute_real_irreps", counting)
+    a = parse("S4").irreps()
+    b = parse(" s_4 ").irreps()
+    assert a is b
+    assert calls == ["S4"]
+
+
+def test_cached_group_is_read_only():
+    G = parse("D4")
+    arrays = {
+        "table": G.table,
+        "inverse": G.inverse,
+        "element_orders": G.element_orders,
+        "conjugation": G.conjugation,
+        "class_of": G.class_of,
+        "class_sizes": G.class_sizes,
+        "class_representatives": G.class_representatives,
+    }
+    arrays.update({f"irrep {r.label}": r.matrices for r in G.irreps()})
+    arrays.update({f"complex irrep {r.label}": r.matrices for r in G.complex_irreps()})
+    for what, arr in arrays.items():
+        assert not arr.flags.writeable, what
+        with pytest.raises(ValueError, match="read-only"):
+            arr[(0,) * arr.ndim] = 1
+    assert isinstance(G.irreps(), tuple) and isinstance(G.complex_irreps(), tuple)
+    for attr in ("name", "structure", "table", "inverse", "order"):
+        with pytest.raises(AttributeError):
+            setattr(G, attr, None)
+    assert parse("D4").name == "D4" and parse("D4").table[1, 1] == G.table[1, 1]

@@ -9,7 +9,8 @@ import torch
 
 import groupcomp.training
 from groupcomp.config import load_config
-from groupcomp.training import build, fit
+from groupcomp.runs import Experiment, build
+from groupcomp.training import FitSettings, FitState, Schedule, fit, request_interrupt
 from groupcomp.training import compiled as compiled_mod
 
 F64 = [
@@ -30,7 +31,49 @@ def _one_torch_thread():
     torch.set_num_threads(old)
 
 
+def _fit(b: Experiment, engine: str, steps: int, check_every: int = 200) -> FitState:
+    return fit(
+        b.model,
+        b.objective,
+        b.optimizer,
+        b.data,
+        Schedule(steps=steps, check_every=check_every),
+        settings=FitSettings(engine=engine, grad_clip=b.settings.grad_clip),
+    )
+
+
 def test_ctrl_c_before_a_chunk_starts_reports_the_steps_really_done(monkeypatch) -> None:
+    """Ctrl-C at the start of the 2nd chunk, before any kernel call: ``fit`` defers it to the
+    chunk's end, and the state reports exactly the steps the model did."""
+    real = compiled_mod.CompiledTrainer._hyper
+    calls = [0]
+
+    def hyper(self):
+        calls[0] += 1
+        if calls[0] == 2:  # Ctrl-C at the start of the 2nd chunk, before any kernel call
+            request_interrupt()
+        return real(self)
+
+    b = build(load_config("d3", F64))
+    monkeypatch.setattr(compiled_mod.CompiledTrainer, "_hyper", hyper)
+    st = _fit(b, "numba", 150, check_every=50)
+    monkeypatch.undo()
+    assert calls[0] == 2  # no third chunk was started
+    assert st.stopped == "interrupted" and st.engine == "numba"
+    ref = build(load_config("d3", F64))
+    whole = _fit(ref, "numba", 100, check_every=50)
+    # the model did 100 steps (the interrupted chunk was completed)...
+    for p, q in zip(b.model.parameters(), ref.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # ...and the state says 100, with every loss written
+    assert st.step == 100
+    assert torch.equal(st.losses, whole.losses)
+
+
+def test_keyboard_interrupt_before_a_chunk_starts_finishes_with_zero_steps(monkeypatch) -> None:
+    """The recovery path for a ``KeyboardInterrupt`` raised out of ``CompiledTrainer.run``
+    before its first kernel call: ``finish`` reports 0 steps for that chunk (not the chunk's
+    length) and the model stays after the first chunk."""
     real = compiled_mod.CompiledTrainer._hyper
     calls = [0]
 
@@ -41,17 +84,24 @@ def test_ctrl_c_before_a_chunk_starts_reports_the_steps_really_done(monkeypatch)
         return real(self)
 
     b = build(load_config("d3", F64))
-    monkeypatch.setattr(compiled_mod.CompiledTrainer, "_hyper", hyper)
-    st = fit(b.model, b.task, b.optimizer, b.data, steps=150, check_every=50, engine="numba")
-    monkeypatch.undo()
+    seq = b.data.next()
+    tr = compiled_mod.CompiledTrainer(b.model, b.optimizer, seq, b.data.targets(seq, torch.float64))
+    losses = torch.full((100, 1), float("nan"), dtype=torch.float64)
+    with monkeypatch.context() as m:
+        m.setattr(compiled_mod.CompiledTrainer, "_hyper", hyper)
+        assert tr.run(50, losses.numpy()[:50]) == 50
+        with pytest.raises(KeyboardInterrupt):
+            tr.run(50, losses.numpy()[50:])
+        assert tr.finish() == 0
+    tr.sync()
+    tr.close()
     ref = build(load_config("d3", F64))
-    whole = fit(ref.model, ref.task, ref.optimizer, ref.data, steps=50, engine="numba")
-    # the model did 50 steps (the first chunk only)...
+    whole = _fit(ref, "numba", 50)
+    # the model did 50 steps (the first chunk only), as finish() reported
     for p, q in zip(b.model.parameters(), ref.model.parameters(), strict=True):
         assert torch.equal(p, q)
-    # ...so the state must say 50 (actual: step 100, losses[50:100] uninitialised memory)
-    assert st.step == 50
-    assert torch.equal(st.losses, whole.losses)
+    assert torch.equal(losses[:50], whole.losses)
+    assert bool(torch.isnan(losses[50:]).all())  # the second chunk wrote nothing
 
 
 def test_kernels_work_when_they_cannot_be_cached(monkeypatch) -> None:
@@ -68,13 +118,13 @@ def test_kernels_work_when_they_cannot_be_cached(monkeypatch) -> None:
     monkeypatch.delitem(sys.modules, "groupcomp.training._kernels", raising=False)
     monkeypatch.delattr(groupcomp.training, "_kernels", raising=False)  # force a fresh import
     b = build(load_config("d3", F64))
-    st = fit(b.model, b.task, b.optimizer, b.data, steps=5, engine="auto")
+    st = _fit(b, "auto", 5)
     assert st.step == 5 and st.engine == "numba"
     from groupcomp.training import _kernels
 
     assert _kernels._OPTS["cache"] is False
     ref = build(load_config("d3", F64))
-    st_ref = fit(ref.model, ref.task, ref.optimizer, ref.data, steps=5, engine="torch")
+    st_ref = _fit(ref, "torch", 5)
     torch.testing.assert_close(st.losses, st_ref.losses, rtol=1e-10, atol=0)
 
 
@@ -90,7 +140,7 @@ def test_a_nan_weight_is_caught_at_the_same_step_as_torch(act) -> None:
         with torch.no_grad():
             b.model.W_in[0, 0, 0, 0] = float("nan")
         with pytest.raises(DivergenceError) as exc:
-            fit(b.model, b.task, b.optimizer, b.data, steps=20, engine=engine)
+            _fit(b, engine, 20)
         steps[engine] = exc.value.state.step
     assert steps["numba"] == steps["torch"] == 0
 

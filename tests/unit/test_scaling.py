@@ -1,6 +1,6 @@
-"""Tests of groupcomp.analysis.scaling and groupcomp.viz.scaling (THEORY.md §3).
+"""Tests of groupcomp.analysis.scaling and groupcomp.viz.scaling (docs/theory.md §3).
 
-Expected sizes are computed here from the width formulas of THEORY.md §3.2, not from the code
+Expected sizes are computed here from the width formulas of docs/theory.md §3.2, not from the code
 under test: two-layer ``H_k = 2^{k−1} Σ_π R_π(k)`` with ``R_π = D^{k+1}`` (real type) and
 ``(k+1)(D/2)^{k+1}`` (complex type); RNN width ``H_2`` with ``k − 1`` steps; tree depth
 ``⌈log₂ k⌉``.
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import groupcomp.training
+import groupcomp.runs
 from groupcomp.analysis import (
     ScalingResult,
     scaling_experiment,
@@ -141,7 +141,7 @@ def test_experiment_without_training_is_json():
 
 # --------------------------------------------------------------------------- search logic
 def _fake_train(threshold: int, calls: list[int], diverge: tuple[int, ...] = ()):
-    """Stand-in for groupcomp.training.train: per-seed relative loss 1e-3 if hidden ≥ threshold,
+    """Stand-in for groupcomp.runs.execute: per-seed relative loss 1e-3 if hidden ≥ threshold,
     else 0.5 (seed 1 always 1e-3, so ``min`` differs from ``median``)."""
 
     def train(cfg, out=None, quiet=True):
@@ -171,7 +171,7 @@ def _fake_train(threshold: int, calls: list[int], diverge: tuple[int, ...] = ())
 )
 def test_search_strategies(monkeypatch, search, expected_calls):
     calls: list[int] = []
-    monkeypatch.setattr(groupcomp.training, "train", _fake_train(10, calls))
+    monkeypatch.setattr(groupcomp.runs, "execute", _fake_train(10, calls))
     widths = [32, 1, 2, 3, 4, 6, 8, 10, 12, 16, 24]  # unsorted on purpose
     seeds = [2, 0, 3]
     res = smallest_trained_width("D3", None, 2, widths, seeds=seeds, steps=5, search=search)
@@ -194,7 +194,7 @@ def test_search_strategies(monkeypatch, search, expected_calls):
 
 def test_search_criterion_none_and_divergence(monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(groupcomp.training, "train", _fake_train(100, calls, diverge=(4,)))
+    monkeypatch.setattr(groupcomp.runs, "execute", _fake_train(100, calls, diverge=(4,)))
     res = smallest_trained_width("D3", None, 2, [1, 2, 4], seeds=[0, 1], steps=5)
     assert res["smallest_width"] is None and calls == [1, 2, 4]
     assert res["runs"][-1]["diverged"] and not res["runs"][-1]["success"]
@@ -211,7 +211,7 @@ def test_search_non_monotone_all(monkeypatch):
         rows = [{"step": 0, "seed": 0, "loss": 1.0}, {"step": 9, "seed": 0, "loss": rel}]
         return SimpleNamespace(metrics=pd.DataFrame(rows))
 
-    monkeypatch.setattr(groupcomp.training, "train", train)
+    monkeypatch.setattr(groupcomp.runs, "execute", train)
     res = smallest_trained_width("D3", None, 2, [1, 2, 4, 8, 16], seeds=[0], search="all")
     assert res["monotone"] is False and res["smallest_width"] == 8
 
@@ -231,7 +231,7 @@ def test_search_bad_arguments():
 
 def test_experiment_with_fake_training(monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(groupcomp.training, "train", _fake_train(30, calls))
+    monkeypatch.setattr(groupcomp.runs, "execute", _fake_train(30, calls))
     res = scaling_experiment(
         "D3", K=4, train=True, widths={2: [8, 16, 32], 3: [8, 16]}, train_ks=[2, 3], steps=5
     )
@@ -337,7 +337,7 @@ def _relative_losses(width: int) -> np.ndarray:
             "train.checkpoints=1",
         ],
     )
-    res = groupcomp.training.train(cfg, out=None, quiet=True)
+    res = groupcomp.runs.execute(cfg, out=None, quiet=True)
     m = res.metrics
     init = m[m.step == 0].sort_values("seed")["loss"].to_numpy()
     final = m[m.step == m.step.max()].sort_values("seed")["loss"].to_numpy()

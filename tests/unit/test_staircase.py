@@ -1,4 +1,4 @@
-"""Closed-form staircase (THEORY.md §2.2–2.4, worked numbers at the top of THEORY.md) and the
+"""Closed-form staircase (docs/theory.md §2.2–2.4, worked numbers of §0) and the
 numerical check of the closed-form utilities against brute-force maximisation."""
 
 from __future__ import annotations
@@ -75,13 +75,14 @@ def test_c20_three_frequencies() -> None:
     assert labels == [["freq1"], ["freq3"], ["freq5"]]
     assert s.plateaus_mse == pytest.approx([0.65625, 0.15625, 0.03125, 0.0], abs=1e-12)
     assert sorted(s.op_norms[i] for step in s.order for i in step) == pytest.approx([2.5, 5, 10])
-    # THEORY.md §2.2: C_p, k=2 ⇒ U* = √2·3^{-3/2}·|x̂|³/p^{3/2}
+    # docs/theory.md §2.2: C_p, k=2 ⇒ U* = √2·3^{-3/2}·|x̂|³/p^{3/2}
     u1 = s.utilities[s.order[0][0]]
     assert u1 == pytest.approx(math.sqrt(2) * 3**-1.5 * 10**3 / p**1.5, rel=1e-12)
 
 
 def test_rank_by_utility_not_power() -> None:
-    """THEORY.md §2.3 counterexample: D3, (0, 1000, 3000) ⇒ the sign irrep (power 1000) first."""
+    """Counterexample of docs/theory.md §2.3: D3, (0, 1000, 3000) ⇒ the sign irrep (power 1000)
+    first."""
     G = dihedral(3)
     s = predict_staircase(G, fourier_template(G, [0, 1000, 3000]), 2)
     assert s.powers[2] > s.powers[1]

@@ -93,14 +93,16 @@ def test_fourier_template_d3_worked_numbers():
 
 def test_fourier_template_wrong_length_names_key_and_irreps():
     G = dihedral(3)
-    with pytest.raises(ConfigError, match=r"template\.powers.*3 values") as info:
+    with pytest.raises(ConfigError, match=r"^fourier_template: powers must have 3 values") as info:
         fourier_template(G, [1.0, 2.0])
     for r in G.irreps():
         assert r.label in str(info.value)
-    with pytest.raises(ConfigError, match=r"template\.powers"):
+    with pytest.raises(ConfigError, match=r"^fourier_template: powers must be finite and >= 0"):
         fourier_template(G, [0.0, -1.0, 2.0])
-    with pytest.raises(ConfigError, match=r"template\.powers"):
+    with pytest.raises(ConfigError, match=r"^fourier_template: powers must be finite"):
         fourier_template(G, [0.0, np.nan, 2.0])
+    with pytest.raises(ConfigError, match=r"^random_fourier_template: powers must have 3 values"):
+        random_fourier_template(G, [1.0], np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------------- one-hot
@@ -119,7 +121,7 @@ def test_one_hot_spectrum(group):
 
 
 def test_one_hot_d3_plateaus():
-    # THEORY.md worked numbers: mean-MSE plateaus 0.1389 -> 0.1111 (sign learned first)
+    # docs/theory.md §0 worked numbers: mean-MSE plateaus 0.1389 -> 0.1111 (sign learned first)
     G = dihedral(3)
     p = template_power(G, one_hot(G))
     np.testing.assert_allclose(p.sum() / 6, 5 / 36, atol=1e-12)
@@ -212,19 +214,23 @@ def test_bump_template_torus():
 @pytest.mark.parametrize("make", [lambda: dihedral(3), quaternion, lambda: symmetric(3)])
 def test_bump_and_digits_reject_non_cyclic(make):
     G = make()
-    with pytest.raises(ConfigError, match="bumps"):
+    with pytest.raises(ConfigError, match="^bump_template: G must be a cyclic group or a product"):
         bump_template(G)
-    with pytest.raises(ConfigError, match="digits"):
+    with pytest.raises(ConfigError, match="^digits_template: G must be a cyclic group or a prod"):
         digits_template(G)
 
 
 def test_bump_template_bad_params():
     G = product(cyclic(4), cyclic(4))
-    with pytest.raises(ConfigError, match=r"template\.centers"):
+    with pytest.raises(ConfigError, match=r"^bump_template: each centre in centers needs 2"):
         bump_template(G, centers=[(1, 2, 3)])
-    with pytest.raises(ConfigError, match=r"template\.sigma"):
+    with pytest.raises(ConfigError, match=r"^bump_template: centers .* must be >= 1, got 0"):
+        bump_template(G, centers=0)
+    with pytest.raises(ConfigError, match=r"^bump_template: centers must not be an empty list"):
+        bump_template(G, centers=[])
+    with pytest.raises(ConfigError, match=r"^bump_template: sigma must be a positive scalar"):
         bump_template(G, sigma=0.0)
-    with pytest.raises(ConfigError, match=r"template\.amplitudes"):
+    with pytest.raises(ConfigError, match=r"^bump_template: amplitudes must have one value"):
         bump_template(G, centers=[(0, 0)], amplitudes=[1.0, 2.0])
 
 
@@ -251,14 +257,14 @@ def test_digits_template_resized():
 
 
 def test_digits_template_errors():
-    with pytest.raises(ConfigError, match="two cyclic"):
+    with pytest.raises(ConfigError, match="^digits_template: G must be .* exactly two cyclic"):
         digits_template(cyclic(64))
-    with pytest.raises(ConfigError, match="two cyclic"):
+    with pytest.raises(ConfigError, match="^digits_template: G must be .* exactly two cyclic"):
         digits_template(product(cyclic(2), cyclic(2), cyclic(2)))
     G = product(cyclic(8), cyclic(8))
-    with pytest.raises(ConfigError, match=r"template\.digit"):
+    with pytest.raises(ConfigError, match=r"^digits_template: digit must be an integer in 0\.\.9"):
         digits_template(G, digit=10)
-    with pytest.raises(ConfigError, match=r"template\.index"):
+    with pytest.raises(ConfigError, match=r"^digits_template: index must be an integer in 0\.\."):
         digits_template(G, digit=1, index=100_000)
 
 
@@ -283,15 +289,15 @@ def test_make_template_dispatches_every_kind():
     np.testing.assert_array_equal(make_template(G, "onehot", scale=2.0), one_hot(G, 2.0))
 
 
-def test_make_template_errors_name_the_key():
+def test_make_template_errors_name_the_parameter():
     G = dihedral(3)
-    with pytest.raises(ConfigError, match=r"template\.kind.*onehot.*digits"):
+    with pytest.raises(ConfigError, match=r"^make_template: kind must be one of onehot.*digits"):
         make_template(G, "sawtooth")
-    with pytest.raises(ConfigError, match=r"template\.sigma.*allowed: powers"):
+    with pytest.raises(ConfigError, match=r"^make_template: sigma is not a .*allowed: powers"):
         make_template(G, "powers", sigma=1.0, powers=[0, 1, 1])
-    with pytest.raises(ConfigError, match=r"template\.powers"):
+    with pytest.raises(ConfigError, match=r"^make_template: powers is required"):
         make_template(G, "powers")
-    with pytest.raises(ConfigError, match=r"template\.powers"):
+    with pytest.raises(ConfigError, match=r"^fourier_template: powers must have 3 values"):
         make_template(G, "powers", powers=[1, 2])
 
 

@@ -1,4 +1,4 @@
-"""Brute-force AGF utility and its maximisation on the unit sphere (THEORY.md §1.3, §2.2)."""
+"""Brute-force AGF utility and its maximisation on the unit sphere (docs/theory.md §1.3, §2.2)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_batched_and_homogeneous() -> None:
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_lower_order_terms_of_sigma_do_not_change_utility(k: int) -> None:
-    """THEORY.md §1.2/§2.2: with a mean-zero template only the multilinear part counts."""
+    """docs/theory.md §1.2/§2.2: with a mean-zero template only the multilinear part counts."""
     G = dihedral(3)
     rng = np.random.default_rng(3)
     x = _centred(rng, G.order)

@@ -15,7 +15,7 @@ from groupcomp.analysis.scaling import (
     scaling_table,
     smallest_trained_width,
 )
-from groupcomp.analysis.staircase import observed_staircase
+from groupcomp.runs.observe import observed_staircase
 
 __all__ = [
     "ScalingResult",

@@ -70,7 +70,8 @@ class ArithModelConfig:
     """``groupcomp.models.ArithNet``."""
 
     hidden: int = 512
-    #: ``square`` (P3's ``sqr``), ``relu``, ``relu2``, ``silu``, ``gelu``, ``tanh``, ``linear``, ``power``
+    #: ``square`` (P3's ``sqr``), ``relu``, ``relu2``, ``silu``, ``gelu``, ``tanh``, ``linear``,
+    #: ``power``
     activation: str = "square"
     #: ``onehot`` (fixed) or ``learned``
     embedding: str = "onehot"

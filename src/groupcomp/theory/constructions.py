@@ -142,7 +142,7 @@ class IrrepTerms:
 # --------------------------------------------------------------------------- validation
 def _check_k(k: object, minimum: int, what: str) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < minimum:
-        raise ConfigError(f"task.k: {what} needs an integer k >= {minimum}, got {k!r}")
+        raise ConfigError(f"{what}: k must be an integer >= {minimum}, got {k!r}")
     return int(k)
 
 
@@ -161,7 +161,7 @@ def irrep_terms(G: FiniteGroup, template: np.ndarray, k: int) -> list[IrrepTerms
             singular (P1's assumption 2, docs/theory.md §1.1): no linear features ``π(g)``
             exist then.
     """
-    k = _check_k(k, 1, "an exact construction")
+    k = _check_k(k, 1, "irrep_terms")
     x = check_template(G, template, nonzero=True)
     scale = math.sqrt(G.order) * float(np.linalg.norm(x))
     out = []
@@ -194,7 +194,7 @@ def two_layer_width(G: FiniteGroup, template: np.ndarray, k: int) -> int:
     Raises:
         ConfigError: as :func:`irrep_terms`.
     """
-    k = _check_k(k, 1, "an exact construction")
+    k = _check_k(k, 1, "two_layer_width")
     return 2 ** (k - 1) * sum(t.terms for t in irrep_terms(G, template, k))
 
 

@@ -61,3 +61,4 @@ def deferred_interrupt() -> Iterator[None]:
         if _depth == 0:
             for sig, h in old.items():
                 signal.signal(sig, h)
+            _flag.clear()  # a request ends with the block that received it

@@ -313,6 +313,7 @@ class _Loop:
         self.dtype = model.encoding.dtype
         keys = tuple(objective.record_keys)
         self.state = start or FitState(records={k: torch.empty(0, self.S) for k in keys})
+        self.state.stopped = None  # a continuation is judged on its own end
         for k in keys:
             self.state.records.setdefault(k, torch.empty(0, self.S))
         self.done = self.state.step

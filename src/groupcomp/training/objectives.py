@@ -10,7 +10,7 @@ update. Every reduction is per ensemble member: nothing couples two seeds.
 * :class:`SequenceObjective` — mean-MSE of the composition task (fused exact gradients where the
   model offers them, autograd otherwise).
 * :class:`ArithObjective` — the arithmetic task's projected MSE or cross-entropy, with train and
-  test loss / accuracy, and the optional ridge-solved read-out (docs/theory.md §6).
+  test loss / accuracy, and the optional ridge-solved read-out (docs/theory.md §5.1, §6).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def arith_loss(out: Tensor, y: Tensor, kind: str) -> Tensor:
     """Per-model loss ``(S,)`` of outputs ``(S, B, M)`` against class labels ``(S, B)``.
 
     ``mse``: ``mean_b ‖P^⊥ o_b − (e_{y_b} − 1/M)‖²`` (summed over outputs; the CoGS paper's
-    zero-mean projected loss, docs/theory.md §6); ``ce``: mean cross-entropy.
+    zero-mean projected loss, docs/theory.md §5.1); ``ce``: mean cross-entropy.
     """
     S, B, M = out.shape
     if kind == "ce":

@@ -26,7 +26,8 @@ def _title(summary: Mapping[str, Any]) -> str:
     if summary.get("kind") == "arith":
         a = summary.get("arith") or {}
         split = a.get("split") or {}
-        return f"{a.get('task', summary.get('group'))}, {a.get('loss')}, n_train={split.get('n_train')}"
+        task = a.get("task", summary.get("group"))
+        return f"{task}, {a.get('loss')}, n_train={split.get('n_train')}"
     return f"{summary['group']}, k={summary.get('k')}, {summary.get('model')}"
 
 
