@@ -5,6 +5,7 @@ Prints one JSON line with the measurements.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import statistics
@@ -53,31 +54,40 @@ def case_matmul(spec: dict) -> dict:
     }
 
 
+def _fit(exp, steps: int, engine: str):
+    """``steps`` plain optimiser steps of a built experiment (no probes, no checkpoints) on
+    ``engine``; the experiment's other settings (kernel threads, gradient clipping) as built."""
+    from groupcomp.training import Schedule, fit
+
+    settings = dataclasses.replace(exp.settings, engine=engine)
+    return fit(
+        exp.model, exp.objective, exp.optimizer, exp.data, Schedule(steps=steps), settings=settings
+    )
+
+
 def _warm_kernel(preset: str, engine: str, overrides: list[str] | tuple = ()) -> float:
     """Seconds to get the compiled kernel ready (numba's on-disk cache, or a compile when the
     cache is cold), measured on a throw-away 1-step run so the timed run excludes it."""
     from groupcomp.config import load_config
-    from groupcomp.training import build, fit
+    from groupcomp.runs import build
 
     if engine == "torch":
         return 0.0
     b = build(load_config(preset, ["train.progress=false", *overrides]))
     t0 = time.perf_counter()
-    fit(b.model, b.task, b.optimizer, b.data, steps=1, engine=engine)
+    _fit(b, 1, engine)
     return time.perf_counter() - t0
 
 
 def case_train(spec: dict) -> dict:
     from groupcomp.config import load_config
-    from groupcomp.training import build, fit
+    from groupcomp.runs import build
 
     engine = spec.get("engine", "auto")
     cfg = load_config(spec["preset"], ["train.progress=false", *spec.get("overrides", [])])
     steps = max(10, int(round(cfg.train.steps * spec.get("steps_scale", 1.0))))
     b = build(cfg)
-    from groupcomp.training.run import _threads
-
-    threads = spec.get("threads") or _threads(cfg, b.model, b.task)
+    threads = spec.get("threads") or b.threads
     t = _set_threads(threads)
     warm = _warm_kernel(spec["preset"], engine, spec.get("overrides", []))
     B = b.data.next().shape[-2]
@@ -89,7 +99,7 @@ def case_train(spec: dict) -> dict:
         if r:
             b = build(cfg)
         t0 = time.perf_counter()
-        st = fit(b.model, b.task, b.optimizer, b.data, steps=steps, engine=engine)
+        st = _fit(b, steps, engine)
         walls.append(time.perf_counter() - t0)
     wall = statistics.median(walls)
     return {
@@ -115,14 +125,14 @@ def case_e2e(spec: dict) -> dict:
     checkpoints, metrics.parquet, summary and figures (what ``groupcomp train`` does)."""
     import tempfile
 
+    from groupcomp.api import train
     from groupcomp.config import load_config
-    from groupcomp.training import train
 
     cfg = load_config(spec["preset"], ["train.progress=false"])
     warm = _warm_kernel(spec["preset"], "auto")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        res = train(cfg, tmp, quiet=True)
+        res = train(cfg, tmp, quiet=True, figures=True)
         total = time.perf_counter() - t0
     return {
         "name": spec["name"],
@@ -140,10 +150,11 @@ def case_e2e(spec: dict) -> dict:
 
 def _seed_case(spec: dict, whole: bool) -> dict:
     """``S`` seeds as one batched run vs single-seed runs one after another (``runs`` of them
-    timed, scaled to ``S``). ``whole``: each run is a whole ``train()`` (probes, theory,
-    summary; no run folder), else only ``fit``."""
+    timed, scaled to ``S``). ``whole``: each run is a whole in-memory run (probes, theory,
+    summary; no run folder, no figures: :func:`groupcomp.runs.execute` with ``out=None``), else
+    only ``fit``."""
     from groupcomp.config import load_config
-    from groupcomp.training import build, fit, train
+    from groupcomp.runs import build, execute
 
     engine = "auto" if whole else spec.get("engine", "auto")
     if not whole:
@@ -156,11 +167,11 @@ def _seed_case(spec: dict, whole: bool) -> dict:
         if whole:
             cfg = load_config(preset, ["train.progress=false", f"train.steps={steps}", *over])
             t0 = time.perf_counter()
-            res = train(cfg, None, quiet=True)
+            res = execute(cfg, None, quiet=True)
             return time.perf_counter() - t0, res.summary["engine"], None
         b = build(load_config(preset, over))
         t0 = time.perf_counter()
-        st = fit(b.model, b.task, b.optimizer, b.data, steps=steps, engine=engine)
+        st = _fit(b, steps, engine)
         return time.perf_counter() - t0, st.engine, st.threads or 1
 
     runs = 1 if spec["batched"] else int(spec.get("runs", 8))
@@ -190,7 +201,7 @@ def case_seed_runs(spec: dict) -> dict:
 
 def case_online(spec: dict) -> dict:
     from groupcomp.config import load_config
-    from groupcomp.training import build, fit
+    from groupcomp.runs import build
 
     cfg = load_config(
         None,
@@ -199,7 +210,7 @@ def case_online(spec: dict) -> dict:
             "template.kind=gaussian",
             "task.k=6",
             "task.data=online",
-            "task.batch_size=1024",
+            "train.batch_size=1024",
             "model.hidden=256",
             "optim=adam",
             "optim.lr=1e-3",
@@ -209,7 +220,7 @@ def case_online(spec: dict) -> dict:
     t = _set_threads(None)
     steps = int(spec["steps"])
     t0 = time.perf_counter()
-    fit(b.model, b.task, b.optimizer, b.data, steps=steps)
+    _fit(b, steps, "auto")
     wall = time.perf_counter() - t0
     flops = two_layer_flops(1, 1024, 6, 256, 60)
     return {
