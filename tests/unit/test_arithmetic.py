@@ -373,7 +373,7 @@ def test_arith_config_shorthands_and_preset() -> None:
         0.01,
         1e-4,
     )
-    assert (p.loss, p.split.train_fraction, p.model.activation) == ("mse", 0.9, "sqr")
+    assert (p.loss, p.split.train_fraction, p.model.activation) == ("mse", 0.9, "square")
     cfg = load_config(
         None,
         ["optim=adamw", "epochs=5", "seeds=[1,2]", "expr=x^2+xy+y^2", "k=2", "ridge=true"],

@@ -196,6 +196,36 @@ def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and math.isfinite(x)
 
 
+#: domain parameter names (tasks.arithmetic) → the user's config keys
+_PARAM_KEYS = {
+    "group": "group",
+    "expression": "task.expression",
+    "task.expression": "task.expression",
+    "op": "task.op",
+    "num_operands": "task.k",
+    "offset": "split.offset",
+    "train_fraction": "split.train_fraction",
+    "c": "split.c",
+    "mode": "split.mode",
+}
+
+
+def _user_key(msg: str) -> str:
+    """``make_task: group is ...`` / ``expression: ...`` → ``group: ...`` /
+    ``task.expression: ...`` (domain code names its parameters; users know config keys)."""
+    import re
+
+    body = re.sub(r"^(make_task|split_counts|ArithmeticTask[.\w]*|make_split):\s*", "", msg)
+    m = re.match(r"^([\w.]+)(:| )(.*)$", body, flags=re.S)
+    if m and m.group(1) in _PARAM_KEYS:
+        rest = m.group(3).lstrip()
+        sep = ": " if m.group(2) == ":" else ": " + m.group(1) + " "
+        return _PARAM_KEYS[m.group(1)] + sep + rest
+    if "needs group" in body:
+        return "group: " + body
+    return msg
+
+
 def validate_arith(cfg: DictConfig | ArithConfig) -> None:
     """Check every value of an :class:`ArithConfig`; raise :class:`ConfigError` naming the key.
 
@@ -303,14 +333,24 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
     # the task and the split sizes (parses group and expression)
     from groupcomp.tasks.arithmetic import make_task, split_counts
 
-    task = make_task(
-        c.group, op=c.task.op, expression=c.task.expression, num_operands=int(c.task.k)
-    )
+    try:
+        task = make_task(
+            c.group, op=c.task.op, expression=c.task.expression, num_operands=int(c.task.k)
+        )
+    except ConfigError as exc:
+        raise ConfigError(_user_key(str(exc))) from None
     if m.embedding == "onehot" and m.embed_dim is not None and m.embed_dim != task.M:
         raise ConfigError(
             f"model.embed_dim: a one-hot embedding has dimension M = {task.M}, got {m.embed_dim} "
             f"(use model.embedding=learned, or leave model.embed_dim null)"
         )
+    try:
+        _split_counts(task, s, split_counts)
+    except ConfigError as exc:
+        raise ConfigError(_user_key(str(exc))) from None
+
+
+def _split_counts(task, s, split_counts) -> None:
     split_counts(
         task,
         s.mode,
