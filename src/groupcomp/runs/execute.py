@@ -1,0 +1,296 @@
+"""Running an experiment into a run folder, and resuming one: the same path for every kind.
+
+``execute(cfg, out)`` builds the :class:`~groupcomp.runs.experiment.Experiment`, runs
+:func:`groupcomp.training.fit` with checkpoints at the schedule's steps (step 0 included), a
+metrics / summary flush every few seconds, and Ctrl-C as a clean stop; then writes
+``metrics.parquet`` and ``summary.json``. ``resume_run(path)`` continues from the newest good
+checkpoint and ends bit-identical to an uninterrupted run. Figures are drawn one layer up
+(:func:`groupcomp.api.train`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+
+from groupcomp.config import load_config, to_yaml
+from groupcomp.errors import DivergenceError, RunFolderError
+from groupcomp.runs.experiment import Experiment, build
+from groupcomp.runs.folder import RunFolder, provenance
+from groupcomp.runs.summary import RunSummary
+from groupcomp.training import FitHooks, FitState, deferred_interrupt, fit
+
+__all__ = ["RunResult", "execute", "resume_run"]
+
+
+@dataclass
+class RunResult:
+    """What a run returns.
+
+    Attributes:
+        run_dir: the run folder (``None`` for an in-memory run).
+        metrics: one row per (step, seed) (see ``README.md``, "Output files").
+        summary: the typed summary (also a read-only mapping of its JSON form).
+        experiment: the built experiment (model, task, group, config, ...).
+        state: the loop's final state.
+    """
+
+    run_dir: Path | None
+    metrics: pd.DataFrame
+    summary: RunSummary
+    experiment: Experiment
+    state: FitState
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.experiment.model
+
+    @property
+    def staircase(self):
+        return getattr(self.experiment, "staircase", None)
+
+
+def _progress(total: int, initial: int, enabled: bool, unit: str = "step"):
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True, leave=False)
+
+
+def _checkpoint_payload(exp: Experiment, st: FitState, wall: float) -> dict[str, Any]:
+    return {
+        "kind": exp.kind,
+        "model": {k: v.detach().cpu().clone() for k, v in exp.model.state_dict().items()},
+        "optimizer": exp.optimizer.state_dict(),
+        "data": exp.data.state_dict(),
+        "fit": st.to_dict(),
+        "wall_time_s": float(wall),
+    }
+
+
+def _run(
+    exp: Experiment,
+    folder: RunFolder | None,
+    *,
+    start: FitState | None,
+    prev_wall: float,
+    quiet: bool,
+    stop_after: int | None,
+    on_result: Callable[[RunResult], None] | None,
+) -> RunResult:
+    cfg = exp.cfg
+    t0 = time.perf_counter()
+    done0 = start.step if start else 0
+
+    def wall() -> float:
+        return prev_wall + time.perf_counter() - t0
+
+    def on_checkpoint(t: int, st: FitState) -> None:
+        if folder is not None:
+            folder.save_checkpoint(t, _checkpoint_payload(exp, st, wall()))
+
+    def on_flush(st: FitState) -> None:
+        if folder is None:
+            return
+        metrics = exp.metrics_frame(st)
+        folder.write_metrics(metrics)
+        s = exp.summarize(st, metrics, "running", wall(), st.step - done0)
+        s.run_dir = str(folder.path)
+        folder.write_json("summary.json", s.to_dict())
+
+    bar = _progress(exp.schedule.steps, done0, bool(cfg.train.progress) and not quiet)
+    hooks = FitHooks(
+        on_checkpoint=on_checkpoint if folder is not None else None,
+        on_flush=on_flush if folder is not None else None,
+        stop_when=exp.stop_when,
+        progress=bar,
+        stop_after=stop_after,
+    )
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(exp.threads)
+    status, error = "completed", None
+    try:
+        state = fit(
+            exp.model,
+            exp.objective,
+            exp.optimizer,
+            exp.data,
+            exp.schedule,
+            settings=exp.settings,
+            probe=exp.probe,
+            hooks=hooks,
+            start=start,
+        )
+        if state.stopped in ("interrupted", "stop_after"):
+            status = "interrupted"
+    except DivergenceError as exc:
+        error, status = exc, "diverged"
+        state = exc.state  # type: ignore[attr-defined]
+    finally:
+        if bar is not None:
+            bar.close()
+        torch.set_num_threads(old_threads)
+    metrics = exp.metrics_frame(state)
+    summary = exp.summarize(state, metrics, status, wall(), state.step - done0)
+    if error is not None:
+        summary.error = str(error)
+    if folder is not None:
+        summary.run_dir = str(folder.path)
+        folder.write_metrics(metrics)
+        folder.write_json("summary.json", summary.to_dict())
+    result = RunResult(folder.path if folder else None, metrics, summary, exp, state)
+    if on_result is not None and folder is not None and len(metrics):
+        on_result(result)
+    if error is not None:
+        where = ""
+        if folder is not None:
+            steps = folder.checkpoint_steps()
+            kept = (
+                f"last good checkpoint kept: step {steps[-1]}"
+                if steps
+                else "no checkpoint had been written yet"
+            )
+            where = f" Run folder: {folder.path} ({kept})."
+        raise DivergenceError(str(error) + "." + where) from None
+    return result
+
+
+def execute(
+    cfg: DictConfig,
+    out: str | Path | None = "runs",
+    *,
+    name: str | None = None,
+    quiet: bool = False,
+    stop_after: int | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> RunResult:
+    """Build and train ``cfg`` (any kind); write a run folder under ``out`` (``None``: in
+    memory only).
+
+    Args:
+        name: exact run-folder name (default ``<preset>-<timestamp>``); never overwritten.
+        stop_after: stop after this many steps as if interrupted (the run can be resumed).
+        on_result: called with the result after the folder is written (e.g. to draw figures).
+
+    Raises:
+        DivergenceError: the loss became NaN/inf (the run folder keeps the last good checkpoint
+            and a summary with ``status: diverged``).
+    """
+    exp = build(cfg)  # every config error is raised before any file is written
+    from groupcomp.errors import ConfigError
+    from groupcomp.training import select_engine
+
+    try:
+        select_engine(
+            exp.settings.engine,
+            exp.model,
+            exp.optimizer,
+            exp.data,
+            grad_clip=exp.settings.grad_clip,
+            output_every_step=bool(getattr(exp.objective, "output_every_step", False)),
+        )
+    except ConfigError as exc:  # the loop names its parameter; the user knows the config key
+        raise ConfigError("train." + str(exc)) from None
+    folder = None
+    with deferred_interrupt():
+        if out is not None:
+            folder = RunFolder.create(
+                Path(out), str(cfg.preset) if name is None else name, exact=name is not None
+            )
+            folder.lock()
+        try:
+            if folder is not None:
+                folder.write_text("config.yaml", to_yaml(cfg))
+                folder.write_json("provenance.json", provenance())
+            return _run(
+                exp,
+                folder,
+                start=None,
+                prev_wall=0.0,
+                quiet=quiet,
+                stop_after=stop_after,
+                on_result=on_result,
+            )
+        finally:
+            if folder is not None:
+                folder.unlock()
+
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    quiet: bool = False,
+    steps: int | None = None,
+    stop_after: int | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> RunResult:
+    """Continue an interrupted (or killed) run from its newest loadable checkpoint.
+
+    The continuation restores the model, optimiser, data-stream random state and the loop's
+    records, so the final numbers equal those of an uninterrupted run. ``steps`` (sequence
+    runs) extends the run. A checkpoint that does not load (corrupt, truncated, or a pickle that
+    would run code) is skipped with a note, falling back to the previous one.
+    """
+    folder = RunFolder.open(run_dir)
+    with deferred_interrupt():
+        folder.lock()
+        try:
+            folder.clean_stray_temporaries()
+            cfg = load_config(str(folder.path / "config.yaml"))
+            if steps is not None:
+                if cfg.kind != "sequence":
+                    raise RunFolderError("--steps: only sequence runs can be extended")
+                cfg.train.steps = int(steps)
+            summary_path = folder.path / "summary.json"
+            if summary_path.exists() and steps is None:
+                try:
+                    status = json.loads(summary_path.read_text()).get("status")
+                except (OSError, ValueError):
+                    status = None
+                if status == "completed":
+                    raise RunFolderError(f"{folder.path} is already complete")
+            exp = build(cfg)
+            ckpt, problems = folder.latest_checkpoint()
+            for p in problems:
+                print(f"groupcomp: skipping checkpoint: {p}", file=sys.stderr)
+            if ckpt.get("kind", exp.kind) != exp.kind:
+                raise RunFolderError(
+                    f"{folder.path}: checkpoint of a {ckpt.get('kind')!r} run, config of "
+                    f"a {exp.kind!r} run"
+                )
+            try:
+                exp.model.load_state_dict(ckpt["model"])
+                exp.optimizer.load_state_dict(ckpt["optimizer"])
+                exp.data.load_state_dict(ckpt["data"])
+                start = FitState.from_dict(ckpt["fit"])
+            except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise RunFolderError(
+                    f"{folder.checkpoint_path(int(ckpt.get('step', -1)))}: does not match "
+                    f"this run's config ({first[:200]})"
+                ) from None
+            # checkpoints after the resumed step belong to the abandoned continuation
+            for t in folder.checkpoint_steps():
+                if t > start.step:
+                    folder.checkpoint_path(t).unlink(missing_ok=True)
+            return _run(
+                exp,
+                folder,
+                start=start,
+                prev_wall=float(ckpt.get("wall_time_s", 0.0)),
+                quiet=quiet,
+                stop_after=stop_after,
+                on_result=on_result,
+            )
+        finally:
+            folder.unlock()

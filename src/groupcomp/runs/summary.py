@@ -1,0 +1,108 @@
+"""The typed run summary, written as ``summary.json`` by every run kind.
+
+Common fields say what ran and how it ended; kind-specific sections hold the rest: ``theory``,
+``observed``, ``drops`` and ``agf`` for sequence runs, ``arith`` for arithmetic runs.
+``schema_version`` changes when a field changes meaning; :meth:`RunSummary.from_dict` refuses
+other versions with a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from groupcomp.errors import RunFolderError
+
+__all__ = ["SCHEMA_VERSION", "STATUSES", "RunSummary"]
+
+#: version of the ``summary.json`` layout written by this package
+SCHEMA_VERSION = 2
+
+Status = Literal["running", "completed", "interrupted", "diverged"]
+#: allowed values of ``status``
+STATUSES: tuple[str, ...] = ("running", "completed", "interrupted", "diverged")
+
+
+@dataclass
+class RunSummary(Mapping):
+    """What a run did (also readable as a read-only mapping: ``summary["final_loss"]``).
+
+    Attributes:
+        kind: ``"sequence"`` or ``"arith"``. status: one of :data:`STATUSES`.
+        steps_done / steps_requested: optimiser updates. stopped_early: an early-stopping rule
+            (e.g. ``train.stop_after_grok``) ended a completed run before ``steps_requested``.
+        initial_loss / final_loss: mean over seeds of the training loss at step 0 and of the
+            final model (``loss_units`` says which loss).
+    """
+
+    kind: str
+    status: str
+    preset: str
+    group: str
+    group_order: int | None
+    seeds: list[int]
+    steps_done: int
+    steps_requested: int
+    initial_loss: float | None
+    final_loss: float | None
+    final_loss_per_seed: list[float | None]
+    loss_units: str
+    wall_time_s: float
+    steps_per_s: float | None
+    engine: str
+    provenance: dict[str, Any]
+    stopped_early: bool = False
+    error: str | None = None
+    run_dir: str | None = None
+    k: int | None = None
+    model: Any = None
+    theory: dict[str, Any] | None = None
+    observed: dict[str, Any] | None = None
+    drops: list[dict[str, Any]] | None = None
+    agf: dict[str, Any] | None = None
+    arith: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status: {self.status!r} is not one of {', '.join(STATUSES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (``None`` sections omitted, ``provenance`` merged in)."""
+        from groupcomp.runs.folder import jsonable
+
+        d = asdict(self)
+        prov = d.pop("provenance")
+        extra = d.pop("extra")
+        out = {k: v for k, v in d.items() if v is not None or k in ("error", "run_dir")}
+        return jsonable({**out, **extra, **prov})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "summary.json") -> RunSummary:
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RunFolderError(
+                f"{where}: summary schema version {version!r} (this groupcomp reads version "
+                f"{SCHEMA_VERSION}; the run was written by another groupcomp version — re-run it)"
+            )
+        names = {f.name for f in fields(cls)}
+        prov_keys = ("groupcomp", "git_commit", "torch", "numpy", "python", "platform", "created")
+        kw = {k: v for k, v in d.items() if k in names and k not in ("provenance", "extra")}
+        kw["provenance"] = {k: d[k] for k in prov_keys if k in d}
+        kw["extra"] = {k: v for k, v in d.items() if k not in names and k not in prov_keys}
+        try:
+            return cls(**kw)
+        except (TypeError, ValueError) as exc:
+            raise RunFolderError(f"{where}: not a valid run summary ({exc})") from None
+
+    # Mapping interface over the JSON form
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
