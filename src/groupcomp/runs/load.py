@@ -98,7 +98,7 @@ def load_run(path: str | Path) -> LoadedRun:
         RunFolderError: not a run folder, or a file is missing / corrupt / from an
             incompatible version (the message names the file).
     """
-    folder = RunFolder.open(path)
+    folder = RunFolder.open(Path(path).resolve())  # later loads work from any cwd
     try:
         config = load_config(str(folder.path / "config.yaml"))
     except GroupcompError as exc:
