@@ -221,7 +221,8 @@ class RunFolder:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise RunFolderError(f"--out: {parent} is not a folder (a file is in the way)") from None
+            msg = f"--out: {parent} is not a folder (a file is in the way)"
+            raise RunFolderError(msg) from None
         except OSError as exc:
             raise RunFolderError(f"--out: cannot create {parent} ({exc.strerror})") from None
         if exact:
