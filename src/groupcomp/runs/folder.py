@@ -359,9 +359,11 @@ class RunFolder:
                 return self.load_checkpoint(step), problems
             except RunFolderError as exc:
                 problems.append(str(exc))
-        legacy = [p.name for p in (self.path / "checkpoints").glob("*.pt")] if (
-            self.path / "checkpoints"
-        ).is_dir() else []
+        legacy = (
+            [p.name for p in (self.path / "checkpoints").glob("*.pt")]
+            if (self.path / "checkpoints").is_dir()
+            else []
+        )
         why = "; ".join(problems) if problems else "no checkpoints/step_*.pt"
         if legacy and not problems:
             why += f" (found {', '.join(sorted(legacy))}: written by groupcomp < 0.2)"
