@@ -65,15 +65,35 @@ def test_load_run_model_loss_equals_summary(runs, which) -> None:
         run.model(7)
 
 
+def _line(fig, gid: str):
+    lines = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == gid]
+    assert len(lines) == 1, gid
+    return lines[0]
+
+
 def test_plot_redraws_every_kind(runs) -> None:
-    for res in runs:
+    from groupcomp.viz import run_figures
+
+    expected = ({"loss", "power"}, {"accuracy", "power"})
+    for res, names in zip(runs, expected, strict=True):
         figs = res.run_dir / "figures"
         for p in figs.iterdir():
             p.unlink()
         paths = plot(res.run_dir)
-        assert paths and all(p.stat().st_size > 0 for p in paths)
-    assert {p.name for p in (runs[1].run_dir / "figures").iterdir()} >= {"accuracy.png"}
-    assert main(["plot", str(runs[1].run_dir)]) == 0
+        assert {p.name for p in paths} == {f"{n}.{ext}" for n in names for ext in ("png", "pdf")}
+        drawn = run_figures(res.metrics, res.summary)
+        assert set(drawn) == names
+    seq, ari = runs
+    # what is drawn is the run's data: the mean loss over seeds / test accuracy per epoch
+    mean = seq.metrics.groupby("step")["loss"].mean()
+    line = _line(run_figures(seq.metrics, seq.summary)["loss"], "loss-mean")
+    np.testing.assert_allclose(line.get_xdata(), mean.index.to_numpy() + 1.0)
+    np.testing.assert_allclose(line.get_ydata(), mean.to_numpy(), rtol=1e-12)
+    acc = ari.metrics.groupby("epoch")["test_acc"].mean()
+    line = _line(run_figures(ari.metrics, ari.summary)["accuracy"], "acc-mean:test_acc")
+    np.testing.assert_allclose(line.get_xdata(), acc.index.to_numpy() + 1.0)
+    np.testing.assert_allclose(line.get_ydata(), acc.to_numpy(), rtol=1e-12)
+    assert main(["plot", str(ari.run_dir)]) == 0
 
 
 def test_train_refuses_an_arith_preset_with_a_pointer(capsys) -> None:
@@ -290,4 +310,26 @@ def test_arith_cli_killed_then_resumed_is_bit_identical(tmp_path, sig) -> None:
     cols = ["loss", "train_loss", "test_loss", "train_acc", "test_acc"]
     pd.testing.assert_frame_equal(a.metrics[cols], b.metrics[cols])
     for p, q in zip(a.model().parameters(), b.model().parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_early_stop_rule_survives_a_resume(tmp_path) -> None:
+    """``train.stop_after_grok`` counts from the first 100 % test accuracy of each seed, even
+    when the run was interrupted after that epoch and resumed (the rule replays the records)."""
+    cfg = load_config(
+        "arith_z23",
+        ["group=Z11", "wd=1e-3", "hidden=64", "epochs=600", "seeds=[0,1]"]
+        + ["train.stop_after_grok=20", "train.progress=false"],
+        schema=ArithConfig,
+    )
+    full = train(cfg, tmp_path, name="full", quiet=True, figures=False)
+    grok = full.summary["arith"]["grokking_epoch"]
+    assert full.summary["stopped_early"] and full.summary["steps_done"] == max(grok) + 20
+    cut = max(grok) + 6  # both seeds have grokked, the patience has not run out
+    part = train(cfg, tmp_path, name="part", quiet=True, stop_after=cut, figures=False)
+    assert part.summary["status"] == "interrupted" and part.state.step == cut
+    done = resume(part.run_dir, quiet=True, figures=False)
+    assert done.summary["steps_done"] == full.summary["steps_done"]
+    assert done.summary["arith"]["grokking_epoch"] == grok
+    for p, q in zip(full.model.parameters(), done.model.parameters(), strict=True):
         assert torch.equal(p, q)

@@ -121,7 +121,8 @@ class FitHooks:
             at an interruption.
         on_flush: ``(state)`` at least every ``flush_every_s`` seconds, so a killed run keeps
             what it did.
-        stop_when: ``(step, records)`` → stop before update ``step`` (early stopping).
+        stop_when: ``(step, records)`` → stop before update ``step`` (early stopping); called
+            once per step, a continuation's earlier steps included (replayed from ``start``).
         progress: a tqdm-like object with ``update`` / ``set_postfix_str``.
         stop_after: stop (as if interrupted) once this many steps are done in total.
     """
@@ -417,6 +418,10 @@ class _Loop:
         )
         st.engine = engine_name
         st.threads = max(compiled.threads, compiled.split) if compiled is not None else None
+        if hooks.stop_when is not None:
+            # a continuation's rule sees every earlier step once, as in an uninterrupted run
+            for j in range(self.done):
+                hooks.stop_when(j, {k: v[j] for k, v in st.records.items()})
         stops = np.array(sorted((self.log_set | self.ckpt_set) - {0}), dtype=np.int64)
         check_every = sched.check_every
         t = self.done
@@ -443,7 +448,8 @@ class _Loop:
                 if interrupt_requested():
                     st.stopped = "interrupted"
                     break
-                self.maybe_flush(i)
+                if compiled is not None or t % 64 == 0:  # a clock read, not every step
+                    self.maybe_flush(i)
                 if compiled is not None:
                     # run up to the next log / checkpoint / finiteness-check step in one call
                     nxt = stops[np.searchsorted(stops, t, side="right") :]
