@@ -134,11 +134,6 @@ def _cmd_run(args: argparse.Namespace, schema) -> int:
         raise GroupcompError("train: give a preset (see `groupcomp train --list`) or --resume")
     preset, overrides = _preset_and_overrides(args)
     cfg = load_config(preset, overrides, schema=schema)
-    if cfg.kind != ("arith" if command == "arith" else "sequence"):
-        other = "arith" if cfg.kind == "arith" else "train"
-        raise GroupcompError(
-            f"{command}: {preset!r} is a config of a {cfg.kind!r} run; use `groupcomp {other}`"
-        )
     res = train(cfg, args.out, name=args.name, quiet=args.quiet)
     return _report(res.summary, args.quiet)
 

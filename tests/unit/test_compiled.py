@@ -51,6 +51,31 @@ def _one_torch_thread():
     torch.set_num_threads(old)
 
 
+def _counting_kernel(on_call):
+    """The real step kernel, counting its calls (thread-safe) and calling ``on_call(n)`` after
+    the n-th call. Returns ``(kernel, calls)`` with ``calls[0]`` the count."""
+    real = compiled_mod._kernel()
+    lock = threading.Lock()
+    calls = [0]
+
+    def kernel(*args):
+        real(*args)
+        with lock:
+            calls[0] += 1
+            n = calls[0]
+        on_call(n)
+
+    return kernel, calls
+
+
+def _trainer(b, threads: int | None = None) -> compiled_mod.CompiledTrainer:
+    """A compiled trainer on the experiment's fixed full batch (float64 targets)."""
+    seq = b.data.next()
+    return compiled_mod.CompiledTrainer(
+        b.model, b.optimizer, seq, b.data.targets(seq, torch.float64), threads=threads
+    )
+
+
 def _fit(
     b: Experiment,
     engine: str,
@@ -254,17 +279,12 @@ def test_ctrl_c_inside_a_chunk_stops_every_model_at_the_chunk_end(monkeypatch, t
     chunk is completed for every model, the run stops at the chunk end (a step boundary), the
     state says so, and continuing from it gives the uninterrupted run exactly."""
     cfg = [*F64, "train.seeds=[0,1,2]"]
-    real = compiled_mod._kernel()
-    lock = threading.Lock()
-    calls = [0]
 
-    def kernel(*args):
-        real(*args)
-        with lock:
-            calls[0] += 1
-            n = calls[0]
+    def on_call(n: int) -> None:
         if n == 5:  # chunks of 50 steps x 3 models: calls 4-6 are the second chunk
             request_interrupt()  # what Ctrl-C does inside fit
+
+    kernel, calls = _counting_kernel(on_call)
 
     ref = build(load_config("d3", cfg))
     whole = _fit(ref, "numba", 150, check_every=50, threads=threads)
@@ -312,23 +332,15 @@ def test_keyboard_interrupt_inside_a_chunk_is_completed_by_finish(monkeypatch, t
     :meth:`~CompiledTrainer.run`, e.g. outside the main thread where Ctrl-C is not deferred):
     the interrupted chunk is completed for every model and ``finish`` reports its steps."""
     cfg = [*F64, "train.seeds=[0,1,2]"]
-    real = compiled_mod._kernel()
-    lock = threading.Lock()
-    calls = [0]
 
-    def kernel(*args):
-        real(*args)
-        with lock:
-            calls[0] += 1
-            n = calls[0]
+    def on_call(n: int) -> None:
         if n == 5:  # second chunk, after one or two models
             raise KeyboardInterrupt
 
+    kernel, calls = _counting_kernel(on_call)
+
     b = build(load_config("d3", cfg))
-    seq = b.data.next()
-    tr = compiled_mod.CompiledTrainer(
-        b.model, b.optimizer, seq, b.data.targets(seq, torch.float64), threads=threads
-    )
+    tr = _trainer(b, threads=threads)
     losses = torch.full((100, 3), float("nan"), dtype=torch.float64)
     with monkeypatch.context() as m:
         m.setattr(compiled_mod, "_kernel", lambda: kernel)
@@ -501,14 +513,12 @@ def test_real_sigints_inside_a_chunk_stop_fit_at_the_chunk_end(monkeypatch) -> N
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("SIGINT is deferred only in the main thread")
     cfg = [*F64, "train.seeds=[0,1,2]"]
-    real = compiled_mod._kernel()
-    calls = [0]
 
-    def kernel(*args):
-        real(*args)
-        calls[0] += 1
-        if calls[0] in (5, 6):  # second chunk, after models 1 and 2: Ctrl-C twice
+    def on_call(n: int) -> None:
+        if n in (5, 6):  # second chunk, after models 1 and 2: Ctrl-C twice
             signal.raise_signal(signal.SIGINT)
+
+    kernel, calls = _counting_kernel(on_call)
 
     b = build(load_config("d3", cfg))
     saved: dict = {}
@@ -542,22 +552,17 @@ def test_a_second_ctrl_c_during_the_recovery_is_ignored(monkeypatch) -> None:
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("finish() ignores SIGINT only in the main thread")
     cfg = [*F64, "train.seeds=[0,1,2]"]
-    real = compiled_mod._kernel()
-    calls = [0]
 
-    def kernel(*args):
-        real(*args)
-        calls[0] += 1
-        if calls[0] == 5:  # second chunk, after model 1: the first Ctrl-C
+    def on_call(n: int) -> None:
+        if n == 5:  # second chunk, after model 1: the first Ctrl-C
             raise KeyboardInterrupt
-        if calls[0] == 6:  # the recovery of model 2: a second, real Ctrl-C
+        if n == 6:  # the recovery of model 2: a second, real Ctrl-C
             signal.raise_signal(signal.SIGINT)
 
+    kernel, calls = _counting_kernel(on_call)
+
     b = build(load_config("d3", cfg))
-    seq = b.data.next()
-    tr = compiled_mod.CompiledTrainer(
-        b.model, b.optimizer, seq, b.data.targets(seq, torch.float64), threads=1
-    )
+    tr = _trainer(b, threads=1)
     losses = torch.full((100, 3), float("nan"), dtype=torch.float64)
     with monkeypatch.context() as m:
         m.setattr(compiled_mod, "_kernel", lambda: kernel)

@@ -17,7 +17,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from groupcomp.config.loader import check_device, register_schema
-from groupcomp.config.schema import CommonOptimConfig, CommonTrainConfig, ExperimentConfig
+from groupcomp.config.schema import (
+    VALUE_ALIASES,
+    CommonOptimConfig,
+    CommonTrainConfig,
+    ExperimentConfig,
+)
 from groupcomp.errors import ConfigError
 
 __all__ = [
@@ -370,5 +375,5 @@ register_schema(
     validate_arith,
     command="arith",
     renamed=ARITH_RENAMED,
-    value_aliases={"model.activation": {"sqr": "square"}},
+    value_aliases=VALUE_ALIASES,
 )

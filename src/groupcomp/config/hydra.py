@@ -32,8 +32,6 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     for name in PRESETS:
-        if name.startswith("arith"):
-            continue
         node = OmegaConf.merge(
             OmegaConf.structured(RunConfig), OmegaConf.create(preset_path(name).read_text())
         )

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from groupcomp.config.schema import CHOICES, RENAMED, SHORTHANDS, RunConfig
+from groupcomp.config.schema import CHOICES, RENAMED, SHORTHANDS, VALUE_ALIASES, RunConfig
 from groupcomp.errors import ConfigError, GroupcompError
 
 __all__ = [
@@ -268,10 +268,17 @@ def load_config(
     if preset is not None:
         from pathlib import Path
 
-        if schema is None and Path(preset).suffix in (".yaml", ".yml"):
+        if Path(preset).suffix in (".yaml", ".yml"):
             text = read_config_file(preset, f"preset {preset!r}")
             kind = _peek_kind(text)
-            schema = schema_for_kind(kind) if kind else None
+            if kind and schema is not None and getattr(schema(), "kind", kind) != kind:
+                command = _SCHEMAS[schema_for_kind(kind)].command
+                raise ConfigError(
+                    f"preset: {preset!r} is the config of a {kind!r} run; run "
+                    f"`groupcomp {command} {preset}`"
+                )
+            if schema is None and kind:
+                schema = schema_for_kind(kind)
     schema = schema or RunConfig
     info = _SCHEMAS.get(schema) or SchemaInfo(SHORTHANDS, validate, "train", RENAMED)
     base = OmegaConf.structured(schema)
@@ -279,8 +286,7 @@ def load_config(
     layers = []
     if preset is not None:
         if text is None:
-            names = PRESETS_BY_COMMAND.get(info.command, [])
-            if preset in names or "/" not in preset and not preset.endswith((".yaml", ".yml")):
+            if "/" not in preset:
                 text = preset_path(preset, info.command).read_text()
             else:
                 text = read_config_file(preset, f"preset {preset!r}")
@@ -460,5 +466,5 @@ register_schema(
     validate,
     command="train",
     renamed=RENAMED,
-    value_aliases={"model.activation": {"sqr": "square"}},
+    value_aliases=VALUE_ALIASES,
 )

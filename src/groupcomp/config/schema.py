@@ -177,6 +177,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 #: keys renamed in 0.2 (old → new); old names keep working with a warning
 RENAMED: dict[str, str] = {"task.batch_size": "train.batch_size"}
 
+#: values renamed in 0.2, for every run kind (one vocabulary: ``square``, not P3's ``sqr``)
+VALUE_ALIASES: dict[str, dict[str, str]] = {"model.activation": {"sqr": "square"}}
+
 #: ``group=value`` shorthands: ``model=rnn`` means ``model.name=rnn``
 SHORTHANDS: dict[str, str] = {
     "model": "model.name",

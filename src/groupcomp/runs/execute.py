@@ -10,7 +10,6 @@ checkpoint and ends bit-identical to an uninterrupted run. Figures are drawn one
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -251,12 +250,11 @@ def resume_run(
                 if cfg.kind != "sequence":
                     raise RunFolderError("--steps: only sequence runs can be extended")
                 cfg.train.steps = int(steps)
-            summary_path = folder.path / "summary.json"
-            if summary_path.exists() and steps is None:
+            if (folder.path / "summary.json").exists() and steps is None:
                 try:
-                    status = json.loads(summary_path.read_text()).get("status")
-                except (OSError, ValueError):
-                    status = None
+                    status = folder.read_summary().get("status")
+                except RunFolderError:
+                    status = None  # a corrupt summary is rewritten by the continuation
                 if status == "completed":
                     raise RunFolderError(f"{folder.path} is already complete")
             exp = build(cfg)

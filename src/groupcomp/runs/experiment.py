@@ -157,9 +157,6 @@ class Experiment:
     ) -> RunSummary:
         raise NotImplementedError
 
-    def title(self) -> str:
-        raise NotImplementedError
-
     def loss_of(self, model: torch.nn.Module) -> np.ndarray:
         """Per-seed training loss of ``model`` on this experiment's task, as the summary's
         ``final_loss_per_seed`` measures it."""
@@ -225,9 +222,6 @@ class SequenceExperiment(Experiment):
     template: np.ndarray | None = None
     staircase: Staircase | None = None
     init_norm: float = float("nan")
-
-    def title(self) -> str:
-        return f"{self.group.name}, k={self.cfg.task.k}, {self.cfg.model.name}"
 
     def metrics_frame(self, state: FitState) -> pd.DataFrame:
         df = metrics_frame(state, self.seeds, self.labels, final_key="eval_loss")
@@ -420,17 +414,7 @@ def _build_sequence(cfg: DictConfig) -> SequenceExperiment:
         if eval_seq.shape[0] > 65536:  # spectra on a fixed subsample of a large training set
             gen = torch.Generator().manual_seed(11)
             eval_seq = eval_seq[torch.randperm(eval_seq.shape[0], generator=gen)[:65536]]
-    spectral = SpectralProbe(task, eval_seq, dtype, device)
-    val_probe = SpectralProbe(task, val_seq, dtype, device) if val_seq is not None else None
-
-    def probe(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-        rec = spectral(model)
-        if val_probe is not None:
-            rec["val_loss"] = val_probe(model)["eval_loss"]
-        return rec
-
-    probe.labels = spectral.labels  # type: ignore[attr-defined]
-    probe.spectral = spectral  # type: ignore[attr-defined]
+    probe = SpectralProbe(task, eval_seq, dtype, device, val_seq=val_seq)
     objective = SequenceObjective(data, output_every_step=bool(m.output_every_step))
     return SequenceExperiment(
         kind="sequence",
@@ -463,9 +447,6 @@ class ArithExperiment(Experiment):
 
     counts: Any = None
     split: Any = None
-
-    def title(self) -> str:
-        return f"{self.task.name}, {self.cfg.loss}, n_train={self.counts.n_train}"
 
     def metrics_frame(self, state: FitState) -> pd.DataFrame:
         df = metrics_frame(state, self.seeds, self.labels)

@@ -97,12 +97,28 @@ class RunSummary(Mapping):
         except (TypeError, ValueError) as exc:
             raise RunFolderError(f"{where}: not a valid run summary ({exc})") from None
 
-    # Mapping interface over the JSON form
+    # Mapping interface over the JSON form (one key at a time: no full ``to_dict`` per lookup)
+    def _present(self, key: str) -> bool:
+        if key in _FIELDS:
+            return getattr(self, key) is not None or key in ("error", "run_dir")
+        return key in self.extra or key in self.provenance
+
     def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
+        from groupcomp.runs.folder import jsonable
+
+        if key in _HIDDEN or not self._present(key):
+            raise KeyError(key)
+        if key in _FIELDS:
+            return jsonable(getattr(self, key))
+        return jsonable(self.provenance[key] if key in self.provenance else self.extra[key])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.to_dict())
 
     def __len__(self) -> int:
         return len(self.to_dict())
+
+
+_FIELDS = frozenset(f.name for f in fields(RunSummary))
+#: fields merged into the JSON form rather than kept as keys of their own
+_HIDDEN = frozenset({"provenance", "extra"})

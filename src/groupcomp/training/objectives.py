@@ -166,45 +166,31 @@ class ArithObjective:
 
     def loss_and_grad(self, model: torch.nn.Module, batch, step: int) -> dict[str, Tensor]:
         xb, yb = batch
-        epoch_start = self.data.epoch_start
-        if not self.data.full and epoch_start and self.ridge_lambda is not None:
-            self._ridge(model)  # the epoch's full-split evaluation sees the refitted read-out
         if self.data.full:
+            # one forward pass gives the step's loss and the whole split's train metrics
             self._ridge(model)
             out = model(xb)
             loss = arith_loss(out, yb, self.kind)
-            tr_l, tr_a = loss.detach(), _accuracy(out.detach(), yb)
-        elif epoch_start:
-            tr_l, tr_a = self._eval(model, self.train_x, self.train_y)
-        else:
-            nan = torch.full((yb.shape[0],), float("nan"), dtype=model.encoding.dtype)
-            tr_l = tr_a = nan
-        if self.data.full or epoch_start:
-            te_l, te_a = self._eval(model, self.test_x, self.test_y)
-        else:
-            te_l = te_a = tr_l
-        if not self.data.full:
-            if not epoch_start:
-                self._ridge(model)
+            split = {"train_loss": loss.detach(), "train_acc": _accuracy(out.detach(), yb)}
+            split.update(self._test(model))
+        elif self.data.epoch_start:
+            split = self.evaluate(model)  # refits the read-out; the whole split, no gradients
+            del split["loss"]
             loss = arith_loss(model(xb), yb, self.kind)
+        else:
+            self._ridge(model)
+            loss = arith_loss(model(xb), yb, self.kind)
+            nan = torch.full_like(loss, float("nan")).detach()
+            split = dict.fromkeys(("train_loss", "train_acc", "test_loss", "test_acc"), nan)
         loss.sum().backward()
-        return {
-            "loss": loss.detach(),
-            "train_loss": tr_l,
-            "train_acc": tr_a,
-            "test_loss": te_l,
-            "test_acc": te_a,
-        }
+        return {"loss": loss.detach(), **split}
+
+    def _test(self, model: torch.nn.Module) -> dict[str, Tensor]:
+        te_l, te_a = self._eval(model, self.test_x, self.test_y)
+        return {"test_loss": te_l, "test_acc": te_a}
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, Tensor]:
         """Records of the final model (after the last update)."""
         self._ridge(model)
         tr_l, tr_a = self._eval(model, self.train_x, self.train_y)
-        te_l, te_a = self._eval(model, self.test_x, self.test_y)
-        return {
-            "loss": tr_l,
-            "train_loss": tr_l,
-            "train_acc": tr_a,
-            "test_loss": te_l,
-            "test_acc": te_a,
-        }
+        return {"loss": tr_l, "train_loss": tr_l, "train_acc": tr_a, **self._test(model)}

@@ -21,10 +21,18 @@ class SpectralProbe:
 
     For residual ``r = y − ŷ``: ``irrep_loss[π] = mean_b P_π(r_b) / n`` (mean-MSE units; sums to
     the loss by Parseval), ``power[π] = mean_b P_π(ŷ_b)`` (equals the template's power when the
-    function is learned exactly, because translation preserves power).
+    function is learned exactly, because translation preserves power). With ``val_seq``, also
+    ``val_loss``: the mean-MSE on those held-out sequences.
     """
 
-    def __init__(self, task: SequenceTask, eval_seq: Tensor, dtype: torch.dtype, device) -> None:
+    def __init__(
+        self,
+        task: SequenceTask,
+        eval_seq: Tensor,
+        dtype: torch.dtype,
+        device,
+        val_seq: Tensor | None = None,
+    ) -> None:
         G = task.G
         self.task = task
         self.labels = [r.label for r in G.irreps()]
@@ -34,6 +42,10 @@ class SpectralProbe:
         self.idx = torch.tensor(fourier.basis_irrep_index(G), device=device)
         self.eval_seq = eval_seq.to(device)
         self.target = task.targets(self.eval_seq, dtype=dtype).to(device)
+        self.val_seq = None if val_seq is None else val_seq.to(device)
+        self.val_target = (
+            None if val_seq is None else task.targets(self.val_seq, dtype=dtype).to(device)
+        )
 
     def _power(self, f: Tensor) -> Tensor:
         c2 = (f @ self.B) ** 2  # (S, B, n)
@@ -44,11 +56,15 @@ class SpectralProbe:
     def __call__(self, model: torch.nn.Module) -> dict[str, Tensor]:
         pred = model(self.eval_seq)  # (S, B, n)
         resid = self.target.unsqueeze(0) - pred
-        return {
+        out = {
             "eval_loss": resid.pow(2).mean(dim=(1, 2)),
             "irrep_loss": self._power(resid) / self.n,
             "power": self._power(pred),
         }
+        if self.val_seq is not None:
+            vres = self.val_target.unsqueeze(0) - model(self.val_seq)
+            out["val_loss"] = vres.pow(2).mean(dim=(1, 2))
+        return out
 
 
 class WeightPowerProbe:
