@@ -279,3 +279,23 @@ def test_ensemble_independence(name, kind):
     # it actually trained
     fresh = _models(S)[kind]
     assert not torch.allclose(model.neuron_params()[0], fresh.neuron_params()[0])
+
+
+def test_step_rule_reads_the_update_as_typed_values() -> None:
+    """The compiled engine's only view of an optimiser: lr, degree, momentum, eps per group."""
+    from groupcomp.optim import StepRule, step_rule
+
+    w = torch.nn.Parameter(torch.zeros(1, 3, 2))
+    (rule,) = step_rule(PerNeuronSGD([w], lr=0.25, degree=3, momentum=0.5, eps=1e-9))
+    assert rule == StepRule("per_neuron", (w,), 0.25, 3.0, 0.5, 0.0, 1e-9)
+    (rule,) = step_rule(PerNeuronSGD([w], lr=0.1, degree=None))
+    assert rule.degree == 2.0  # no rescaling = plain SGD's exponent
+    (rule,) = step_rule(torch.optim.SGD([w], lr=0.5, momentum=0.9, weight_decay=0.01))
+    assert (rule.kind, rule.lr, rule.degree, rule.momentum, rule.weight_decay) == (
+        "sgd",
+        0.5,
+        2.0,
+        0.9,
+        0.01,
+    )
+    assert "Adam" in step_rule(torch.optim.Adam([w], lr=1e-3))

@@ -13,6 +13,7 @@ from groupcomp.optim.factory import (
 )
 from groupcomp.optim.muon import NS_COEFFS, Muon, newton_schulz
 from groupcomp.optim.per_neuron import HybridRNNOptimizer, PerNeuronSGD
+from groupcomp.optim.rules import StepRule, step_rule
 
 __all__ = [
     "DEFAULT_ADAM_LR",
@@ -21,7 +22,9 @@ __all__ = [
     "HybridRNNOptimizer",
     "Muon",
     "PerNeuronSGD",
+    "StepRule",
     "make_optimizer",
     "newton_schulz",
     "resolve_optimizer_name",
+    "step_rule",
 ]

@@ -70,7 +70,6 @@ def compiled_unsupported_reason(
 ) -> str | None:
     """``None`` if the compiled engine can train this set-up, else why not (one sentence)."""
     from groupcomp.models import TwoLayerNet
-    from groupcomp.optim import PerNeuronSGD
 
     if not isinstance(model, TwoLayerNet):
         return f"the model is {type(model).__name__}, not TwoLayerNet"
@@ -89,22 +88,19 @@ def compiled_unsupported_reason(
         return "gradient clipping is on"
     if output_every_step:
         return "the task asks for every-step outputs"
-    groups = optimizer.param_groups
-    if len(groups) != 1 or [id(p) for p in groups[0]["params"]] != [
-        id(model.W_in),
-        id(model.W_out),
-    ]:
+    from groupcomp.optim.rules import same_params, step_rule
+
+    rules = step_rule(optimizer)
+    if isinstance(rules, str):
+        return rules
+    if len(rules) != 1 or not same_params(rules[0], [model.W_in, model.W_out]):
         return "the optimiser does not hold exactly (W_in, W_out) in one group"
-    g = groups[0]
-    if isinstance(optimizer, PerNeuronSGD):
-        if g["momentum"] != 0:
-            return "per-neuron SGD has momentum"
-        return None
-    if type(optimizer) is torch.optim.SGD:
-        if g["momentum"] != 0 or g["weight_decay"] != 0 or g.get("maximize", False):
-            return "SGD has momentum, weight decay or maximize"
-        return None
-    return f"the optimiser is {type(optimizer).__name__} (compiled: per-neuron SGD, SGD)"
+    rule = rules[0]
+    if rule.kind == "per_neuron":
+        return "per-neuron SGD has momentum" if rule.momentum != 0 else None
+    if rule.momentum != 0 or rule.weight_decay != 0 or rule.maximize:
+        return "SGD has momentum, weight decay or maximize"
+    return None
 
 
 def step_flops(B: int, k: int, H: int, n: int) -> float:
@@ -243,12 +239,13 @@ class CompiledTrainer:
             self.model.W_out.copy_(torch.from_numpy(self.Wt[:, :n, :H].transpose(0, 2, 1)))
 
     def _hyper(self) -> np.ndarray:
-        g = self.optimizer.param_groups[0]
-        deg = g.get("degree", None)
-        kappa = 2.0 if deg is None else float(deg)
+        from groupcomp.optim.rules import step_rule
+
+        (rule,) = step_rule(self.optimizer)  # read at every run: the lr may change
         B, n = self.B, self.enc.shape[0]
-        eps = float(g.get("eps", 1e-12))
-        return np.array([0.0, 2.0 / (B * n), g["lr"], kappa, eps, self.p], dtype=self.dtype)
+        return np.array(
+            [0.0, 2.0 / (B * n), rule.lr, rule.degree, rule.eps, self.p], dtype=self.dtype
+        )
 
     def run(self, steps: int, losses: np.ndarray) -> int:
         """Run ``steps`` steps of every model; ``losses``: ``(steps, S)`` is filled with the
