@@ -21,9 +21,22 @@ from groupcomp.config.schema import (
     VALUE_ALIASES,
     CommonOptimConfig,
     CommonTrainConfig,
+    Device,
+    DType,
     ExperimentConfig,
+    choice,
 )
 from groupcomp.errors import ConfigError
+from groupcomp.models.arith import ARITH_ACTIVATIONS, EMBEDDINGS
+from groupcomp.tasks.arithmetic import ARITH_OPS
+
+ArithOp = choice("ArithOp", tuple(ARITH_OPS))
+SplitMode = choice("SplitMode", ("fraction", "critical"))
+ArithActivation = choice("ArithActivation", tuple(ARITH_ACTIVATIONS))
+Embedding = choice("Embedding", tuple(EMBEDDINGS))
+ArithOptimName = choice("ArithOptimName", ("adam", "adamw", "sgd", "muon", "per_neuron_sgd"))
+ArithEngine = choice("ArithEngine", ("auto", "torch"))
+Loss = choice("Loss", ("mse", "ce"))
 
 __all__ = [
     "ARITH_CHOICES",
@@ -45,7 +58,7 @@ class ArithTaskConfig:
     #: ``auto`` (``expr`` if ``expression`` is set, else ``compose``), ``compose`` (the group law
     #: of ``group``), ``mul`` (multiplication mod the prime p of ``group=Z<p>`` on the non-zero
     #: residues), ``mul_all`` (mod p on all residues), ``expr`` (``expression`` over Z_M)
-    op: str = "auto"
+    op: ArithOp = ArithOp.auto
     #: polynomial over Z_M, e.g. ``x^2+xy+y^2`` (x = operand 1, y = operand 2, ...)
     expression: str | None = None
     #: number of operands k >= 2
@@ -58,7 +71,7 @@ class ArithSplitConfig:
 
     #: ``fraction`` (``train_fraction`` of the tuples) or ``critical`` (``offset`` x P4's
     #: critical count ``c · M ln M`` x ``d_max/2`` for non-abelian groups)
-    mode: str = "fraction"
+    mode: SplitMode = SplitMode.fraction
     train_fraction: float = 0.9
     #: P4's ``critical_ratio_multiplier``
     c: float = 2.7482
@@ -77,9 +90,9 @@ class ArithModelConfig:
     hidden: int = 512
     #: ``square`` (P3's ``sqr``), ``relu``, ``relu2``, ``silu``, ``gelu``, ``tanh``, ``linear``,
     #: ``power``
-    activation: str = "square"
+    activation: ArithActivation = ArithActivation.square
     #: ``onehot`` (fixed) or ``learned``
-    embedding: str = "onehot"
+    embedding: Embedding = Embedding.onehot
     #: learned embedding dimension (``None`` = M)
     embed_dim: int | None = None
     #: hidden layers (> 1 adds residual layers)
@@ -101,7 +114,7 @@ class ArithOptimConfig(CommonOptimConfig):
     100 % test accuracy); P3's 1e-4 (preset ``arith_z23``) memorises there.
     """
 
-    name: str = "adam"
+    name: ArithOptimName = ArithOptimName.adam
     weight_decay: float = 1e-3
     #: SGD / Muon momentum (``None`` = the optimiser's default: 0 for SGD, 0.95 for Muon)
     momentum: float | None = None
@@ -113,6 +126,8 @@ class ArithTrainConfig(CommonTrainConfig):
     (``batch_size=None``: one full-batch step per epoch)."""
 
     epochs: int = 3000
+    #: the compiled kernel covers sequence runs only: ``auto`` = ``torch`` here
+    engine: ArithEngine = ArithEngine.auto
     #: log-spaced steps at which the Fourier power of the input weights is recorded
     log_points: int = 60
     #: stop this many epochs after every seed first reached 100 % test accuracy (``None`` = run
@@ -130,7 +145,7 @@ class ArithConfig(ExperimentConfig):
     #: modulus
     group: str = "Z23"
     #: ``mse`` (onto centred one-hot targets, P3's zero-mean projected loss) or ``ce``
-    loss: str = "mse"
+    loss: Loss = Loss.mse
     task: ArithTaskConfig = field(default_factory=ArithTaskConfig)
     split: ArithSplitConfig = field(default_factory=ArithSplitConfig)
     model: ArithModelConfig = field(default_factory=ArithModelConfig)
@@ -138,26 +153,20 @@ class ArithConfig(ExperimentConfig):
     train: ArithTrainConfig = field(default_factory=ArithTrainConfig)
 
 
-def _choices() -> dict[str, tuple[str, ...]]:
-    from groupcomp.models.arith import ARITH_ACTIVATIONS, EMBEDDINGS
-    from groupcomp.tasks.arithmetic import ARITH_OPS
+#: allowed values of enumerated keys (the enums' members)
+ARITH_CHOICES: dict[str, tuple[str, ...]] = {
+    "loss": tuple(Loss),
+    "task.op": tuple(ArithOp),
+    "split.mode": tuple(SplitMode),
+    "model.activation": tuple(ArithActivation),
+    "model.embedding": tuple(Embedding),
+    "optim.name": tuple(ArithOptimName),
+    "train.dtype": tuple(DType),
+    "train.device": tuple(Device),
+    "train.engine": tuple(ArithEngine),
+    "kind": ("arith",),
+}
 
-    return {
-        "loss": ("mse", "ce"),
-        "task.op": ARITH_OPS,
-        "split.mode": ("fraction", "critical"),
-        "model.activation": ARITH_ACTIVATIONS,
-        "model.embedding": EMBEDDINGS,
-        "optim.name": ("adam", "adamw", "sgd", "muon", "per_neuron_sgd"),
-        "train.dtype": ("float32", "float64"),
-        "train.device": ("cpu", "cuda", "mps"),
-        "train.engine": ("auto", "torch"),
-        "kind": ("arith",),
-    }
-
-
-#: allowed values of enumerated keys
-ARITH_CHOICES: dict[str, tuple[str, ...]] = _choices()
 
 #: ``key=value`` shorthands of ``groupcomp arith``
 ARITH_SHORTHANDS: dict[str, str] = {

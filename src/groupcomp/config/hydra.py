@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from groupcomp.config.loader import PRESETS, preset_path, validate
 from groupcomp.config.schema import RunConfig
+from groupcomp.errors import ConfigError
 
 __all__ = ["compose", "register"]
 
@@ -43,9 +44,16 @@ def compose(preset: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``preset`` with Hydra-syntax ``overrides`` and validate it."""
     from hydra import compose as hydra_compose
     from hydra import initialize
+    from hydra.errors import HydraException
 
     register()
-    with initialize(version_base=None, config_path=None):
-        cfg = hydra_compose(config_name=preset, overrides=list(overrides))
+    try:
+        with initialize(version_base=None, config_path=None):
+            cfg = hydra_compose(config_name=preset, overrides=list(overrides))
+    except HydraException as exc:  # e.g. a value outside a typed choice
+        cause = exc.__cause__ or exc
+        key = str(getattr(cause, "full_key", "") or "override")
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise ConfigError(f"{key}: {first}") from None
     validate(cfg)
     return cfg

@@ -216,11 +216,39 @@ def _no_interpolation(layer: Any, where: str) -> None:
     walk(OmegaConf.to_container(layer, resolve=False), "")
 
 
+def _enum_values(schema: type, key: str) -> tuple[str, ...] | None:
+    """The allowed values of ``key`` when the schema types it as an enum (else ``None``)."""
+    import typing
+    from enum import Enum
+
+    cls: Any = schema
+    for part in key.split("."):
+        if not is_dataclass(cls):
+            return None
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return None
+        cls = hints[part]
+    return tuple(m.value for m in cls) if isinstance(cls, type) and issubclass(cls, Enum) else None
+
+
+def _value_in(layer: DictConfig, key: str) -> Any:
+    node: Any = OmegaConf.to_container(layer, resolve=False)
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
 def _rename_keys(layer: DictConfig, info: SchemaInfo, where: str) -> DictConfig:
-    if not info.renamed:
-        return layer
+    """Old key names → new ones (with a warning), old values → new ones (``sqr`` → ``square``)."""
     flat = OmegaConf.to_container(layer, resolve=False)
     changed = False
+    for key, aliases in info.value_aliases.items():
+        sec, _, name = key.partition(".")
+        node = flat.get(sec)
+        if isinstance(node, dict) and isinstance(node.get(name), str) and node[name] in aliases:
+            node[name] = aliases[node[name]]
+            changed = True
     for old, new in info.renamed.items():
         sec, _, name = old.partition(".")
         if isinstance(flat.get(sec), dict) and name in flat[sec]:
@@ -310,7 +338,7 @@ def load_config(
                 f"{key}: could not parse value {value!r}: {_first_line(exc)}"
             ) from None
         _no_interpolation(layer, key)
-        layers.append((key, layer))
+        layers.append((key, _rename_keys(layer, info, key)))
     cfg = base
     for where, layer in layers:
         try:
@@ -319,13 +347,14 @@ def load_config(
             key = getattr(exc, "full_key", None) or where
             raise ConfigError(f"{key}: unknown config key.{_suggest(str(key), schema)}") from None
         except OmegaConfBaseException as exc:
-            key = getattr(exc, "full_key", None) or where
+            key = str(getattr(exc, "full_key", None) or where)
+            allowed = _enum_values(schema, key)
+            if allowed is not None:
+                value = _value_in(layer, key)
+                raise ConfigError(
+                    f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
+                ) from None
             raise ConfigError(f"{key}: invalid value ({_first_line(exc)})") from None
-    for key, aliases in info.value_aliases.items():
-        sec, _, name = key.partition(".")
-        value = getattr(getattr(cfg, sec), name)
-        if value in aliases:
-            setattr(getattr(cfg, sec), name, aliases[value])
     if validate_values:
         info.validator(cfg)
     return cfg

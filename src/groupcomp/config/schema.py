@@ -9,17 +9,35 @@ sweeps use the same schema.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from groupcomp.models import ACTIVATIONS
 from groupcomp.optim import OPTIMIZERS
 from groupcomp.templates import TEMPLATE_KINDS
 
 
+def choice(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """A string enum whose members are ``values`` (member name = value): a typed choice that
+    OmegaConf enforces on every assignment and that compares equal to its plain string."""
+    return StrEnum(name, {v: v for v in values})  # type: ignore[return-value]
+
+
+TemplateKind = choice("TemplateKind", tuple(TEMPLATE_KINDS))
+DataMode = choice("DataMode", ("exhaustive", "online"))
+ModelName = choice("ModelName", ("two_layer", "rnn", "tree"))
+Activation = choice("Activation", tuple(ACTIVATIONS))
+Transition = choice("Transition", ("quadratic", "multiplicative"))
+OptimName = choice("OptimName", tuple(OPTIMIZERS))
+DType = choice("DType", ("float32", "float64"))
+Device = choice("Device", ("cpu", "cuda", "mps"))
+EngineName = choice("EngineName", ("auto", "torch", "numba"))
+
+
 @dataclass
 class TemplateConfig:
     """Template signal on the group (``groupcomp.templates``)."""
 
-    kind: str = "powers"
+    kind: TemplateKind = TemplateKind.powers
     #: power per real irrep, in ``G.irreps()`` order (kind ``powers`` / ``powers_random``)
     powers: list[float] | None = None
     #: one-hot / digits amplitude
@@ -45,7 +63,7 @@ class TaskConfig:
     k: int = 2
     #: ``exhaustive`` (all n^k sequences; full batch unless ``train.batch_size``) or ``online``
     #: (fresh uniform samples every step)
-    data: str = "exhaustive"
+    data: DataMode = DataMode.exhaustive
     #: fraction of the exhaustive set held out for validation (0 = none)
     val_fraction: float = 0.0
 
@@ -55,14 +73,14 @@ class ModelConfig:
     """Network (``groupcomp.models``)."""
 
     #: ``two_layer``, ``rnn`` or ``tree`` (multilayer, ⌈log2 k⌉ levels)
-    name: str = "two_layer"
+    name: ModelName = ModelName.two_layer
     hidden: int = 180
     #: activation of two-layer / tree models; ``power`` = monic z^k
-    activation: str = "power"
+    activation: Activation = Activation.power
     #: initialisation scale s (‖θ_i(0)‖ ≈ √2·s)
     init_scale: float = 1e-3
     #: RNN transition: ``quadratic`` or ``multiplicative``
-    transition: str = "quadratic"
+    transition: Transition = Transition.quadratic
     #: RNN: train on the prediction at every step (prefix products), not only the last
     output_every_step: bool = False
 
@@ -86,6 +104,7 @@ class OptimConfig(CommonOptimConfig):
     ``name``: ``auto`` picks the paper's choice per model (per-neuron SGD; hybrid for the RNN).
     """
 
+    name: OptimName = OptimName.auto
     momentum: float = 0.0
     #: learning rate of the Adam part of the hybrid RNN optimiser (``None`` = 1e-3)
     adam_lr: float | None = None
@@ -100,14 +119,14 @@ class CommonTrainConfig:
     #: samples per optimiser step; ``None`` = the whole training set (full batch). Required for
     #: ``task.data=online``.
     batch_size: int | None = None
-    dtype: str = "float32"
-    device: str = "cpu"
+    dtype: DType = DType.float32
+    device: Device = Device.cpu
     #: torch intra-op threads (``None`` = 1 for small models, see docs/performance.md); also the
     #: number of worker threads of the compiled engine (``None`` = one per core, ≤ one per seed)
     threads: int | None = None
     #: ``auto`` = the compiled numba kernel for full-batch two-layer runs where it is faster,
     #: else torch; ``torch`` / ``numba`` force one (``numba`` errors where it cannot apply)
-    engine: str = "auto"
+    engine: EngineName = EngineName.auto
     #: number of log-spaced steps at which the probes (spectra, per-irrep losses) run
     log_points: int = 120
     #: number of log-spaced checkpoints (``checkpoints/step_<t>.pt``, step 0 included)
@@ -160,17 +179,17 @@ class RunConfig(ExperimentConfig):
     theory: TheoryConfig = field(default_factory=TheoryConfig)
 
 
-#: allowed values of enumerated keys
+#: allowed values of enumerated keys (the enums' members; ``kind`` is fixed per schema)
 CHOICES: dict[str, tuple[str, ...]] = {
-    "template.kind": tuple(TEMPLATE_KINDS),
-    "task.data": ("exhaustive", "online"),
-    "model.name": ("two_layer", "rnn", "tree"),
-    "model.activation": tuple(ACTIVATIONS),
-    "model.transition": ("quadratic", "multiplicative"),
-    "optim.name": tuple(OPTIMIZERS),
-    "train.dtype": ("float32", "float64"),
-    "train.device": ("cpu", "cuda", "mps"),
-    "train.engine": ("auto", "torch", "numba"),
+    "template.kind": tuple(TemplateKind),
+    "task.data": tuple(DataMode),
+    "model.name": tuple(ModelName),
+    "model.activation": tuple(Activation),
+    "model.transition": tuple(Transition),
+    "optim.name": tuple(OptimName),
+    "train.dtype": tuple(DType),
+    "train.device": tuple(Device),
+    "train.engine": tuple(EngineName),
     "kind": ("sequence",),
 }
 
