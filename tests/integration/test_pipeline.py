@@ -125,6 +125,7 @@ FEATURES = {
     "minibatch": ["train.batch_size=8"],
     "online": ["task.data=online", "train.batch_size=8"],
     "clip+minibatch": ["optim.grad_clip=0.5", "train.batch_size=8"],
+    "sampled+minibatch": ["task.data=sampled", "task.num_samples=20", "train.batch_size=8"],
 }
 
 
@@ -333,3 +334,26 @@ def test_early_stop_rule_survives_a_resume(tmp_path) -> None:
     assert done.summary["arith"]["grokking_epoch"] == grok
     for p, q in zip(full.model.parameters(), done.model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_sampled_data_set_is_drawn_once_and_never_exhaustive() -> None:
+    """``task.data=sampled``: N sequences drawn once (seeded by ``task.sample_seed``, the same
+    for every seed of a batch), trained on as a fixed set; n^k is never materialised."""
+    from groupcomp.runs import build
+
+    cfg = load_config("a5", ["task.k=5", "task.data=sampled", "task.num_samples=1000"])
+    exp = build(cfg)  # 60^5 = 7.8e8 sequences: the exhaustive set would not fit
+    assert tuple(exp.data.train_seq.shape) == (1000, 5) and exp.data.mode == "full"
+    again = build(load_config("a5", ["task.k=5", "task.data=sampled", "task.num_samples=1000",
+                                     "train.seeds=[7,8]"]))  # fmt: skip
+    assert torch.equal(exp.data.train_seq, again.data.train_seq)
+    other = build(load_config("a5", ["task.k=5", "task.data=sampled", "task.num_samples=1000",
+                                     "task.sample_seed=1"]))  # fmt: skip
+    assert not torch.equal(exp.data.train_seq, other.data.train_seq)
+    # trained on 30 sequences of D3, the loss on that set falls to ~0 (memorised)
+    res = train(
+        load_config("d3", ["task.data=sampled", "task.num_samples=30", "train.steps=3000",
+                           "train.progress=false"]),
+        None, quiet=True,
+    )  # fmt: skip
+    assert res.summary["final_loss"] < 1e-6 * res.summary["initial_loss"]

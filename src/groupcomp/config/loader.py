@@ -450,6 +450,20 @@ def validate(cfg: DictConfig | RunConfig) -> None:
             "must be 0 with task.data=online (every sample is fresh)",
             c.task.val_fraction,
         )
+    if c.task.data == "sampled":
+        _require(
+            c.task.num_samples is not None and c.task.num_samples >= 1,
+            "task.num_samples",
+            "must be an integer >= 1 with task.data=sampled (e.g. task.num_samples=1000)",
+            c.task.num_samples,
+        )
+    else:
+        _require(
+            c.task.num_samples is None,
+            "task.num_samples",
+            "is only used with task.data=sampled",
+            c.task.num_samples,
+        )
     if c.model.name != "rnn":
         _require(
             not c.model.output_every_step,

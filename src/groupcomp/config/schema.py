@@ -23,7 +23,7 @@ def choice(name: str, values: tuple[str, ...]) -> type[StrEnum]:
 
 
 TemplateKind = choice("TemplateKind", tuple(TEMPLATE_KINDS))
-DataMode = choice("DataMode", ("exhaustive", "online"))
+DataMode = choice("DataMode", ("exhaustive", "online", "sampled"))
 ModelName = choice("ModelName", ("two_layer", "rnn", "tree"))
 Activation = choice("Activation", tuple(ACTIVATIONS))
 Transition = choice("Transition", ("quadratic", "multiplicative"))
@@ -61,9 +61,14 @@ class TaskConfig:
 
     #: sequence length (number of group elements composed)
     k: int = 2
-    #: ``exhaustive`` (all n^k sequences; full batch unless ``train.batch_size``) or ``online``
-    #: (fresh uniform samples every step)
+    #: ``exhaustive`` (all n^k sequences; full batch unless ``train.batch_size``), ``online``
+    #: (fresh uniform samples every step) or ``sampled`` (``num_samples`` sequences drawn once,
+    #: then trained on like a fixed data set; the exhaustive set is never built)
     data: DataMode = DataMode.exhaustive
+    #: size of the fixed data set of ``task.data=sampled``
+    num_samples: int | None = None
+    #: seed of the draw of that data set (the same set for every seed of a batch)
+    sample_seed: int = 0
     #: fraction of the exhaustive set held out for validation (0 = none)
     val_fraction: float = 0.0
 

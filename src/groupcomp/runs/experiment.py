@@ -403,7 +403,12 @@ def _build_sequence(cfg: DictConfig) -> SequenceExperiment:
         gen = torch.Generator().manual_seed(7)
         eval_seq = task.sample(min(4096, task.num_sequences), gen)
     else:
-        if cfg.task.val_fraction > 0:
+        if cfg.task.data == "sampled":
+            gen = torch.Generator().manual_seed(int(cfg.task.sample_seed))
+            seqs = task.sample(int(cfg.task.num_samples), gen)
+            n_val = round(cfg.task.val_fraction * seqs.shape[0])
+            train_seq, val_seq = seqs[n_val:], (seqs[:n_val] if n_val else None)
+        elif cfg.task.val_fraction > 0:
             gen = torch.Generator().manual_seed(0)
             train_seq, val_seq = task.split(cfg.task.val_fraction, gen)
         else:
