@@ -357,3 +357,41 @@ def test_sampled_data_set_is_drawn_once_and_never_exhaustive() -> None:
         None, quiet=True,
     )  # fmt: skip
     assert res.summary["final_loss"] < 1e-6 * res.summary["initial_loss"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_random_moments_always_leaves_a_resumable_run(tmp_path) -> None:
+    """10 Ctrl-Cs at random moments of a CLI run: each ends as ``interrupted`` with a checkpoint
+    at the step it reports (or, if it came after the last step, as ``completed``), and the
+    resumed run equals the uninterrupted one bit for bit."""
+    import random
+
+    args = ["arith", "arith_z23", "group=Z11", "hidden=64", "epochs=300", "--quiet"]
+    ref = _cli([*args, "--out", str(tmp_path), "--name", "ref"])
+    assert ref.wait(timeout=600) == 0, ref.communicate()[1].decode()
+    a = load_run(tmp_path / "ref")
+    a_params = list(a.model().parameters())
+    rng = random.Random(0)
+    cols = ["loss", "train_loss", "test_loss", "train_acc", "test_acc"]
+    outcomes = []
+    for trial in range(10):
+        name = f"t{trial}"
+        proc = _cli([*args, "--out", str(tmp_path), "--name", name])
+        _wait_for_checkpoint(tmp_path / name, -1, proc)  # step 0 written: the loop is running
+        time.sleep(rng.uniform(0.0, 0.8))
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=120)
+        s = json.loads((tmp_path / name / "summary.json").read_text())
+        outcomes.append(s["status"])
+        if s["status"] == "interrupted":
+            assert rc == 3
+            assert s["steps_done"] in RunFolder(tmp_path / name).checkpoint_steps()
+            done = resume(tmp_path / name, quiet=True, figures=False)
+            assert done.summary["status"] == "completed"
+        else:  # the signal came after the last step
+            assert s["status"] == "completed" and rc in (0, 130)
+        b = load_run(tmp_path / name)
+        pd.testing.assert_frame_equal(a.metrics[cols], b.metrics[cols])
+        for p, q in zip(a_params, b.model().parameters(), strict=True):
+            assert torch.equal(p, q)
+    assert outcomes.count("interrupted") >= 5, outcomes  # most signals hit a running loop
