@@ -40,6 +40,8 @@ __all__ = [
     "FitSettings",
     "FitState",
     "Objective",
+    "CompiledEngine",
+    "Engine",
     "Schedule",
     "TorchEngine",
     "fit",
@@ -243,28 +245,89 @@ def select_engine(
     return "numba" if reason is None else "torch"
 
 
+class Engine(Protocol):
+    """Runs optimiser steps. ``advance(t, stop, buf, done)`` runs steps ``t, t+1, …`` up to
+    ``stop`` (exclusive), writing step ``s``'s records into ``buf[key][s - done]``, and returns
+    ``(t_reached, stopped)``: ``stopped`` is ``"early_stop"`` when ``hooks.stop_when`` asked to
+    stop before update ``t_reached`` (its records are written), else ``None``. An interrupt
+    request ends the call at a step boundary. ``sync()`` makes the model's tensors current;
+    ``close()`` releases resources."""
+
+    name: str
+
+    def advance(
+        self, t: int, stop: int, buf: dict[str, Tensor], done: int
+    ) -> tuple[int, str | None]: ...
+
+    def sync(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class TorchEngine:
-    """Runs steps with torch: batch, objective (forward + gradients), per-member clipping,
-    optimiser update."""
+    """Steps with torch: batch, objective (forward + gradients), per-member clipping, optimiser
+    update. Any model, optimiser and data source."""
 
     name = "torch"
+    threads: int | None = None
 
-    def __init__(self, model, objective, optimizer, data, grad_clip: float | None) -> None:
+    def __init__(self, model, objective, optimizer, data, grad_clip: float | None, stop_when):
         self.model, self.objective, self.optimizer, self.data = model, objective, optimizer, data
         self.grad_clip = grad_clip
+        self.stop_when = stop_when
         self.params = [p for grp in optimizer.param_groups for p in grp["params"]]
 
-    def compute(self, step: int) -> dict[str, Tensor]:
-        """Records and gradients of step ``step`` (the batch is drawn now)."""
-        batch = self.data.next()
-        self.optimizer.zero_grad(set_to_none=True)
-        rec = self.objective.loss_and_grad(self.model, batch, step)
-        if self.grad_clip is not None:
-            clip_grad_norm_per_model(self.params, float(self.grad_clip))
-        return rec
+    def advance(
+        self, t: int, stop: int, buf: dict[str, Tensor], done: int
+    ) -> tuple[int, str | None]:
+        while t < stop:
+            batch = self.data.next()  # drawn now: a checkpoint at t has the data state "before t"
+            self.optimizer.zero_grad(set_to_none=True)
+            rec = self.objective.loss_and_grad(self.model, batch, t)
+            if self.grad_clip is not None:
+                clip_grad_norm_per_model(self.params, float(self.grad_clip))
+            for k, v in rec.items():
+                buf[k][t - done] = v
+            if self.stop_when is not None and self.stop_when(t, rec):
+                return t, "early_stop"
+            self.optimizer.step()
+            t += 1
+            if interrupt_requested():
+                break  # at a step boundary: the caller checkpoints step t
+        return t, None
 
-    def update(self) -> None:
-        self.optimizer.step()
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class CompiledEngine:
+    """Steps in the compiled kernel (:class:`~groupcomp.training.compiled.CompiledTrainer`):
+    full-batch two-layer runs; a call runs its whole chunk."""
+
+    name = "numba"
+
+    def __init__(self, model, optimizer, data, dtype, threads: int | None) -> None:
+        seq = data.next()  # the fixed full batch (drawing it consumes no randomness)
+        self.trainer = CompiledTrainer(
+            model, optimizer, seq, data.targets(seq, dtype), threads=threads
+        )
+        self.threads = max(self.trainer.threads, self.trainer.split)
+
+    def advance(
+        self, t: int, stop: int, buf: dict[str, Tensor], done: int
+    ) -> tuple[int, str | None]:
+        self.trainer.run(stop - t, buf["loss"].numpy()[t - done : stop - done])
+        return stop, None
+
+    def sync(self) -> None:
+        self.trainer.sync()
+
+    def close(self) -> None:
+        self.trainer.sync()
+        self.trainer.close()
 
 
 def fit(
@@ -406,18 +469,20 @@ class _Loop:
             grad_clip=self.settings.grad_clip,
             output_every_step=bool(getattr(self.objective, "output_every_step", False)),
         )
-        compiled = None
         if engine_name == "numba":
-            seq = self.data.next()  # the fixed full batch (drawing it consumes no randomness)
-            compiled = CompiledTrainer(
-                model, self.optimizer, seq, self.data.targets(seq, self.dtype),
-                threads=self.settings.threads,
-            )  # fmt: skip
-        torch_engine = TorchEngine(
-            model, self.objective, self.optimizer, self.data, self.settings.grad_clip
-        )
-        st.engine = engine_name
-        st.threads = max(compiled.threads, compiled.split) if compiled is not None else None
+            engine: Engine = CompiledEngine(
+                model, self.optimizer, self.data, self.dtype, self.settings.threads
+            )
+        else:
+            engine = TorchEngine(
+                model,
+                self.objective,
+                self.optimizer,
+                self.data,
+                self.settings.grad_clip,
+                hooks.stop_when,
+            )
+        st.engine, st.threads = engine.name, engine.threads
         if hooks.stop_when is not None:
             # a continuation's rule sees every earlier step once, as in an uninterrupted run
             for j in range(self.done):
@@ -433,8 +498,8 @@ class _Loop:
                 ckpt_now = t in self.ckpt_set and hooks.on_checkpoint is not None and t > self.done
                 if t == 0 and t in self.ckpt_set and hooks.on_checkpoint is not None:
                     ckpt_now = True  # the initialisation is a checkpoint too
-                if compiled is not None and (probe_now or ckpt_now):
-                    compiled.sync()
+                if probe_now or ckpt_now:
+                    engine.sync()
                 if probe_now:
                     self.run_probe(t, i)
                 if ckpt_now:
@@ -448,41 +513,23 @@ class _Loop:
                 if interrupt_requested():
                     st.stopped = "interrupted"
                     break
-                if compiled is not None or t % 64 == 0:  # a clock read, not every step
-                    self.maybe_flush(i)
-                if compiled is not None:
-                    # run up to the next log / checkpoint / finiteness-check step in one call
-                    nxt = stops[np.searchsorted(stops, t, side="right") :]
-                    stop = min(self.end, (t // check_every + 1) * check_every, *nxt[:1].tolist())
-                    m = stop - t
-                    compiled.run(m, self.buf["loss"].numpy()[i : i + m])
-                    t = stop
-                    if hooks.progress is not None:
-                        hooks.progress.update(m)
-                        loss = float(self.buf["loss"][i + m - 1].mean())
-                        hooks.progress.set_postfix_str(f"loss {loss:.4g}")
-                    if t % check_every == 0:
-                        self.check(t - self.done - 1)
-                    continue
-                rec = torch_engine.compute(t)
-                for k, v in rec.items():
-                    self.buf[k][i] = v
-                if hooks.stop_when is not None and hooks.stop_when(t, rec):
-                    st.stopped = "early_stop"
+                self.maybe_flush(i)
+                # one call up to the next log / checkpoint / finiteness-check step
+                nxt = stops[np.searchsorted(stops, t, side="right") :]
+                stop = min(self.end, (t // check_every + 1) * check_every, *nxt[:1].tolist())
+                t0 = t
+                t, stopped = engine.advance(t, stop, self.buf, self.done)
+                if hooks.progress is not None and t > t0:
+                    hooks.progress.update(t - t0)
+                    loss = float(self.buf["loss"][t - 1 - self.done].mean())
+                    hooks.progress.set_postfix_str(f"loss {loss:.4g}")
+                if stopped is not None:
+                    st.stopped = stopped
                     break
-                torch_engine.update()
-                t += 1
-                if hooks.progress is not None:
-                    hooks.progress.update(1)
-                    if t % 200 == 0:
-                        loss = float(rec["loss"].mean())
-                        hooks.progress.set_postfix_str(f"loss {loss:.4g}")
-                if t % check_every == 0:
-                    self.check(i)
+                if t % check_every == 0 and t > t0:
+                    self.check(t - self.done - 1)
         finally:
-            if compiled is not None:
-                compiled.sync()
-                compiled.close()
+            engine.close()
         if t < self.end and st.stopped is None:
             st.stopped = "interrupted"
         elif t < sched.steps and st.stopped is None:
