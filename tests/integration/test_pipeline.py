@@ -177,6 +177,9 @@ def test_malicious_checkpoint_is_refused_without_running(tmp_path, runs) -> None
     folder = RunFolder(run)
     last = folder.checkpoint_steps()[-1]
     torch.save({"format": "groupcomp-checkpoint-v2", "x": Payload()}, folder.checkpoint_path(last))
+    for legacy in ("last.pt", "checkpoints.pt"):  # the 0.1 names: never read
+        torch.save({"x": Payload()}, run / "checkpoints" / legacy)
+    assert plot(run) and not marker.exists()
     summary = json.loads((run / "summary.json").read_text())
     summary["status"] = "interrupted"
     (run / "summary.json").write_text(json.dumps(summary))
