@@ -37,7 +37,8 @@ def _fingerprint() -> str:
 
 
 def install() -> None:
-    """Create ``.venv`` and install groupcomp (editable) with its test extras, pinned."""
+    """Create ``.venv`` and install groupcomp (editable) with its test and sweep extras,
+    pinned."""
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return
     if sys.version_info < (3, 11):  # noqa: UP036 (dev.py may be run by an older Python)
@@ -45,7 +46,15 @@ def install() -> None:
     if not (BIN / "python").exists():
         venv.create(VENV, with_pip=True)
     _run(
-        BIN / "python", "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", ".[test]"
+        BIN / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "-c",
+        "constraints.txt",
+        "-e",
+        ".[test,sweep]",
     )
     STAMP.write_text(_fingerprint())
 

@@ -7,6 +7,9 @@ The curated API (imported lazily, so ``import groupcomp`` is cheap)::
     groupcomp.resume(run_dir)                  # continue an interrupted run
     groupcomp.load_run(run_dir)                # config, group, task, metrics, summary, models
     groupcomp.plot(run_dir)                    # redraw a run's figures
+    groupcomp.multirun(preset, overrides)      # a Hydra sweep, one run folder per job
+    groupcomp.collect(dirs)                    # one results table (DataFrame) of many runs
+    groupcomp.cogs(run_dirs)                   # CoGS factorisation of arith runs (tables, figures)
 
 Subpackages, lowest layer first (docs/architecture.md): ``groups``, ``fourier``, ``templates``,
 ``tasks``, ``models``, ``optim``, ``theory`` → ``training`` → ``config`` → ``runs`` →
@@ -19,9 +22,22 @@ from typing import Any
 
 __version__ = "0.2.0"
 
-__all__ = ["__version__", "load_config", "load_run", "plot", "resume", "train"]
+__all__ = [
+    "__version__",
+    "cogs",
+    "collect",
+    "load_config",
+    "load_run",
+    "multirun",
+    "plot",
+    "resume",
+    "train",
+]
 
 _LAZY = {
+    "cogs": "groupcomp.api",
+    "collect": "groupcomp.api",
+    "multirun": "groupcomp.api",
     "load_config": "groupcomp.config",
     "load_run": "groupcomp.runs",
     "plot": "groupcomp.api",

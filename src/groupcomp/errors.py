@@ -23,6 +23,11 @@ class ConfigError(GroupcompError, ValueError):
     """A configuration key or value is invalid. The message names the key and allowed values."""
 
 
+class ResourceLimitError(ConfigError):
+    """A request would exceed a resource limit (memory, disk, time) decided before any work;
+    the message gives the numbers and the way out."""
+
+
 class DivergenceError(GroupcompError, RuntimeError):
     """Training produced NaN/inf. The run folder keeps its last good checkpoint."""
 

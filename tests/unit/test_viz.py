@@ -100,16 +100,26 @@ def test_loss_figure_axes_and_theory_plateaus():
     assert ys == sorted(THEORY["plateaus_mse"])
     for ln in dashed:  # horizontal segments
         assert np.ptp(np.asarray(ln.get_ydata(), float)) == 0
-    # segments end at the predicted drops (x = step + 1)
-    ends = sorted(float(ln.get_xdata()[1]) for ln in dashed)[:-1]
-    assert ends == [11.0, 101.0, 601.0]
+    # plateau levels span the whole run (axes coordinates 0..1), whatever the drop times
+    for ln in dashed:
+        assert list(ln.get_xdata()) == [0, 1]
     drops = [ln for ln in ax.get_lines() if ln.get_gid() == "theory-drop"]
     assert sorted(float(ln.get_xdata()[0]) for ln in drops) == [11.0, 101.0, 601.0]
-    assert all(ln.get_linestyle() == ":" for ln in drops)
-    texts = [t.get_text() for t in ax.texts]
-    assert "→ learn trivial" in texts
-    assert "→ learn rot1 + rot2" in texts
-    assert "→ learn sign" in texts
+    assert all(ln.get_marker() == "v" for ln in drops)
+    texts = {t.get_gid(): [] for t in ax.texts}
+    for t in ax.texts:
+        texts[t.get_gid()].append(t)
+    drop_labels = sorted(t.get_text() for t in texts["theory-drop-label"])
+    assert drop_labels == sorted(["trivial", "rot1 + rot2", "sign"])
+    # level labels: value and what was learned before, never closer than 5 % of the y span
+    levels = texts["theory-annotation"]
+    assert sorted(t.get_text().split()[0] for t in levels) == sorted(
+        f"{v:.3g}" for v in THEORY["plateaus_mse"]
+    )
+    assert any("after rot1 + rot2" in t.get_text() for t in levels)
+    ys = sorted(np.log10(t.get_position()[1]) for t in levels)
+    lo, hi = ax.get_ylim()
+    assert min(np.diff(ys)) >= 0.05 * (np.log10(hi) - np.log10(lo)) * 0.9
 
 
 def test_loss_figure_irrep_curves_count_and_colours():
@@ -171,6 +181,10 @@ def test_loss_figure_clips_zero_at_floor_and_handles_missing_drop_steps():
     assert len(dashed) == 4
     assert min(float(ln.get_ydata()[0]) for ln in dashed) == pytest.approx(floor)
     assert [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "theory-drop"] == []
+    # the floor is shown as such, not as data
+    (fl,) = _lines(fig, "log-floor")
+    assert float(fl.get_ydata()[0]) == pytest.approx(floor)
+    assert "floor" in fl.get_label()
     # partially known drop steps are accepted too
     theory["drop_steps"] = [10, None, None]
     fig = loss_figure(df, theory)
@@ -327,3 +341,47 @@ def test_viz_leaves_global_rcparams_alone():
     accuracy_figure(_acc_metrics())
     after = dict(matplotlib.rcParams)
     assert {k for k in before if before[k] != after[k]} == set()
+
+
+def test_loss_figure_no_staircase_out_of_scope_and_spikes_marked():
+    df = _metrics(seeds=(0,), with_irreps=False)
+    theory = dict(THEORY, scope={"order": False, "reason": "a linear network learns nothing"})
+    stability = {
+        "stable": False,
+        "ends_mid_drop": True,
+        "per_seed": [
+            {"seed": 0, "stable": False, "worst_step": 50, "worst_loss": 2.0, "worst_from": 0.4}
+        ],
+    }
+    fig = loss_figure(df, theory, stability=stability)
+    ax = fig.axes[0]
+    plateaus = _lines(fig, "theory-plateau")
+    assert len(plateaus) == 1  # only the initial level: no staircase is predicted
+    assert float(plateaus[0].get_ydata()[0]) == pytest.approx(THEORY["plateaus_mse"][0])
+    assert _lines(fig, "theory-drop") == []
+    assert any("linear" in t.get_text() for t in ax.texts if t.get_gid() == "theory-scope")
+    (spike,) = _lines(fig, "spike")
+    assert float(spike.get_xdata()[0]) == 51.0 and float(spike.get_ydata()[0]) == 2.0
+    assert any(t.get_gid() == "mid-drop" for t in ax.texts)
+
+
+def test_loss_and_power_figures_group_many_irreps():
+    labels = ["trivial"] + [f"freq{i}" for i in range(1, 20)]
+    steps = [0, 10, 100]
+    rows = []
+    for t in steps:
+        row = {"step": t, "seed": 0, "loss": 1.0 / (t + 1)}
+        for j, lab in enumerate(labels):
+            row[f"irrep_loss/{lab}"] = (j + 1) / (t + 1)
+            row[f"power/{lab}"] = (j + 1) * t
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    fig = loss_figure(df)
+    irr = _lines(fig, "irrep-loss:")
+    assert len(irr) == 9  # the 8 largest + one summed curve
+    (others,) = _lines(fig, "irrep-loss:others")
+    # the others are the 12 smallest (indices 0..11), summed
+    np.testing.assert_allclose(others.get_ydata()[0], sum(range(1, 13)))
+    fig = power_figure(df, np.arange(1, 21, dtype=float), labels)
+    learned = [ln for ln in _lines(fig, "learned-power:")]
+    assert len(learned) == 9

@@ -9,6 +9,7 @@ from groupcomp.analysis.arith import (
     solution_orders,
     sum_potentials,
 )
+from groupcomp.analysis.cogs import factorize, factorize_run, sp_dynamics
 from groupcomp.analysis.scaling import (
     ScalingResult,
     scaling_experiment,
@@ -19,6 +20,9 @@ from groupcomp.runs.observe import observed_staircase
 
 __all__ = [
     "ScalingResult",
+    "factorize",
+    "factorize_run",
+    "sp_dynamics",
     "first_epoch_reaching",
     "grokking_epochs",
     "order_histogram",

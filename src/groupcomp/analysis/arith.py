@@ -9,6 +9,11 @@
   ``z_{ckj} = (1/d) Σ_g w_{cj}[g] e^{+2πikg/d}``, sum potentials
   ``r_{k1 k2 k} = Σ_j z_{a k1 j} z_{b k2 j} z_{c k j}``, and the per-frequency *order* = number
   of hidden nodes ``j`` with ``|z_{akj}| > threshold`` (P3's histogram uses 0.05).
+
+These keep the raw normalisation of P3's code (``z_c`` of the library's ``W_out``): the sum
+potentials of the paper, Theorem 1, the constructions and the factorisation of trained networks are
+in :mod:`groupcomp.theory.cogs` / :mod:`groupcomp.analysis.cogs`, where ``z_c`` carries the factor
+``2d`` (``r_kkk = 1`` at a global optimum).
 """
 
 from __future__ import annotations
@@ -63,10 +68,13 @@ def solution_orders(W_a: np.ndarray, threshold: float = 0.05) -> np.ndarray:
 def order_histogram(
     W_a: np.ndarray, threshold: float = 0.05, *, skip_zero: bool = True
 ) -> dict[int, int]:
-    """How many frequencies have each order (``{order: count}``); frequency 0 is skipped by
-    default (it carries no information about the group law)."""
+    """How many frequency pairs have each order (``{order: count}``), counting each pair
+    ``{k, d−k}`` **once** (``k = 1..⌊d/2⌋``; real weights have the same order at ``k`` and
+    ``d−k``), as P3's ``sol_distri.py`` (Fig. 4) does; ``skip_zero=False`` adds frequency 0.
+    (Until 0.2 each pair was counted twice.) For products of cyclic groups and trained runs see
+    :func:`groupcomp.analysis.cogs.order_histogram`."""
     orders = solution_orders(W_a, threshold)
-    if skip_zero:
-        orders = orders[1:]
+    d = orders.shape[0]
+    orders = orders[(1 if skip_zero else 0) : d // 2 + 1]
     vals, counts = np.unique(orders, return_counts=True)
     return {int(v): int(c) for v, c in zip(vals, counts, strict=True)}

@@ -89,8 +89,10 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     if not all(isinstance(k, int | np.integer) and not isinstance(k, bool) for k in ks):
         raise ConfigError(f"ks: every k must be an integer >= 2, got {ks!r}")
     out = [int(k) for k in ks]
-    if min(out) < 2:
-        raise ConfigError(f"ks: every k must be an integer >= 2, got {out}")
+    from groupcomp.config.loader import MAX_K
+
+    if min(out) < 2 or max(out) > MAX_K:
+        raise ConfigError(f"ks: every k must be an integer in 2..{MAX_K}, got {out}")
     if sorted(set(out)) != out:
         raise ConfigError(f"ks: expected strictly increasing values, got {out}")
     return out

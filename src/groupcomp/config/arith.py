@@ -10,13 +10,26 @@ config; ``groupcomp.training.train_arith(cfg)`` runs it. Shorthands (:data:`ARIT
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig
 
-from groupcomp.config.loader import check_device, register_schema
+from groupcomp.config.loader import (
+    MAX_CHECKPOINT_COUNT,
+    MAX_LOG_POINTS,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_STEPS,
+    MAX_THREADS,
+    _check_betas,
+    _check_name,
+    check_device,
+    check_float,
+    check_int,
+    check_seeds,
+    register_schema,
+)
 from groupcomp.config.schema import (
     VALUE_ALIASES,
     CommonOptimConfig,
@@ -29,6 +42,13 @@ from groupcomp.config.schema import (
 from groupcomp.errors import ConfigError
 from groupcomp.models.arith import ARITH_ACTIVATIONS, EMBEDDINGS
 from groupcomp.tasks.arithmetic import ARITH_OPS
+
+#: most operands of an arithmetic task (M^k tuples are enumerated: at most MAX_TUPLES)
+MAX_ARITH_K = 32
+#: most residual layers
+MAX_LAYERS = 1000
+#: longest expression (the parser is recursive; nesting is limited separately)
+MAX_EXPRESSION = 1000
 
 ArithOp = choice("ArithOp", tuple(ARITH_OPS))
 SplitMode = choice("SplitMode", ("fraction", "critical"))
@@ -206,10 +226,6 @@ def _require(cond: bool, key: str, what: str, value: Any) -> None:
         raise ConfigError(f"{key}: {what}, got {value!r}")
 
 
-def _finite(x: Any) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)
-
-
 #: domain parameter names (tasks.arithmetic) → the user's config keys
 _PARAM_KEYS = {
     "group": "group",
@@ -254,34 +270,25 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
                 f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
             )
     check_device("train.device", c.train.device)
-    k = c.task.k
-    _require(k >= 2, "task.k", "must be an integer >= 2", k)
+    _check_name(c.preset, "preset")
+    # k first: the task enumerates M^k tuples (at most MAX_TUPLES, so k <= 22 for M >= 2)
+    check_int(c.task.k, "task.k", 2, MAX_ARITH_K)
+    if c.task.expression is not None:
+        _require(
+            isinstance(c.task.expression, str) and len(c.task.expression) <= MAX_EXPRESSION,
+            "task.expression",
+            f"must be a polynomial of at most {MAX_EXPRESSION} characters",
+            c.task.expression,
+        )
     m = c.model
-    _require(m.hidden >= 1, "model.hidden", "must be an integer >= 1", m.hidden)
-    _require(m.layers >= 1, "model.layers", "must be an integer >= 1", m.layers)
-    _require(
-        m.embed_dim is None or m.embed_dim >= 1,
-        "model.embed_dim",
-        "must be an integer >= 1 or null (= M)",
-        m.embed_dim,
-    )
-    _require(
-        _finite(m.init_scale) and m.init_scale > 0, "model.init_scale", "must be > 0", m.init_scale
-    )
-    _require(
-        _finite(m.ridge_lambda) and m.ridge_lambda >= 0,
-        "model.ridge_lambda",
-        "must be a number >= 0",
-        m.ridge_lambda,
-    )
+    check_int(m.hidden, "model.hidden", 1, MAX_SIZE)
+    check_int(m.layers, "model.layers", 1, MAX_LAYERS)
+    check_int(m.embed_dim, "model.embed_dim", 1, MAX_SIZE, null="= M")
+    check_float(m.init_scale, "model.init_scale", "a number > 0", lambda v: v > 0)
+    check_float(m.ridge_lambda, "model.ridge_lambda", "a number >= 0", lambda v: v >= 0)
     o = c.optim
-    _require(_finite(o.lr) and o.lr > 0, "optim.lr", "must be a number > 0", o.lr)
-    _require(
-        _finite(o.weight_decay) and o.weight_decay >= 0,
-        "optim.weight_decay",
-        "must be a number >= 0",
-        o.weight_decay,
-    )
+    check_float(o.lr, "optim.lr", "a number > 0", lambda v: v > 0)
+    check_float(o.weight_decay, "optim.weight_decay", "a number >= 0", lambda v: v >= 0)
     if o.name == "per_neuron_sgd":
         _require(
             o.weight_decay == 0,
@@ -289,61 +296,31 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
             "must be 0 with optim.name=per_neuron_sgd",
             o.weight_decay,
         )
-    _require(
-        len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
-        "optim.betas",
-        "must be a list of two numbers in [0, 1)",
-        list(o.betas),
-    )
-    _require(
-        o.momentum is None or 0 <= o.momentum < 1,
-        "optim.momentum",
-        "must be in [0, 1) or null (the optimiser's default)",
-        o.momentum,
-    )
-    _require(
-        o.grad_clip is None or o.grad_clip > 0,
-        "optim.grad_clip",
-        "must be > 0 or null (off)",
-        o.grad_clip,
-    )
+    _check_betas(o.betas)
+    check_float(o.momentum, "optim.momentum", "in [0, 1)", lambda v: 0 <= v < 1, null="the default")
+    check_float(o.grad_clip, "optim.grad_clip", "a number > 0", lambda v: v > 0, null="off")
     t = c.train
-    _require(t.epochs >= 1, "train.epochs", "must be an integer >= 1", t.epochs)
-    seeds = list(t.seeds)
-    _require(len(seeds) >= 1, "train.seeds", "must be a non-empty list of integers", seeds)
-    _require(len(set(seeds)) == len(seeds), "train.seeds", "must not repeat a seed", seeds)
-    _require(t.log_points >= 2, "train.log_points", "must be >= 2", t.log_points)
-    _require(t.checkpoints >= 1, "train.checkpoints", "must be >= 1", t.checkpoints)
-    _require(
-        t.batch_size is None or t.batch_size >= 1,
-        "train.batch_size",
-        "must be >= 1 or null (full batch)",
-        t.batch_size,
-    )
-    _require(
-        t.checkpoint_every is None or t.checkpoint_every >= 1,
-        "train.checkpoint_every",
-        "must be >= 1 or null (only log-spaced checkpoints)",
+    check_int(t.epochs, "train.epochs", 1, MAX_STEPS)
+    check_seeds(t.seeds, "train.seeds")
+    check_int(t.log_points, "train.log_points", 2, MAX_LOG_POINTS)
+    check_int(t.checkpoints, "train.checkpoints", 1, MAX_CHECKPOINT_COUNT)
+    check_int(t.batch_size, "train.batch_size", 1, MAX_SIZE, null="full batch")
+    check_int(
         t.checkpoint_every,
+        "train.checkpoint_every",
+        1,
+        MAX_STEPS,
+        null="only log-spaced checkpoints",
     )
-    _require(
-        t.stop_after_grok is None or t.stop_after_grok >= 0,
-        "train.stop_after_grok",
-        "must be >= 0 or null (never stop early)",
-        t.stop_after_grok,
-    )
-    _require(
-        t.threads is None or t.threads >= 1, "train.threads", "must be >= 1 or null", t.threads
-    )
+    check_int(t.stop_after_grok, "train.stop_after_grok", 0, MAX_STEPS, null="never stop early")
+    check_int(t.threads, "train.threads", 1, MAX_THREADS, null="1")
     s = c.split
-    _require(
-        _finite(s.train_fraction) and 0 < s.train_fraction < 1,
-        "split.train_fraction",
-        "must be in (0, 1)",
-        s.train_fraction,
-    )
-    _require(_finite(s.c) and s.c > 0, "split.c", "must be a number > 0", s.c)
-    _require(_finite(s.offset) and s.offset > 0, "split.offset", "must be a number > 0", s.offset)
+    check_float(s.train_fraction, "split.train_fraction", "in (0, 1)", lambda v: 0 < v < 1)
+    check_float(s.c, "split.c", "a number > 0", lambda v: v > 0)
+    check_float(s.offset, "split.offset", "a number > 0", lambda v: v > 0)
+    check_int(s.seed, "split.seed", 0, MAX_SEED, null="each member's training seed")
+    if not isinstance(c.group, str):
+        raise ConfigError(f"group: must be a group spec string such as Z23, got {c.group!r}")
     # the task and the split sizes (parses group and expression)
     from groupcomp.tasks.arithmetic import make_task, split_counts
 

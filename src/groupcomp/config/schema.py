@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from groupcomp.models import ACTIVATIONS
 from groupcomp.optim import OPTIMIZERS
@@ -110,6 +111,9 @@ class OptimConfig(CommonOptimConfig):
     """
 
     name: OptimName = OptimName.auto
+    #: learning rate, or ``auto``: half the stability bound of the staircase (per-neuron SGD /
+    #: SGD on the two-layer z^k network, docs/theory.md §2.6); 1e-3 where no bound applies
+    lr: Any = "auto"
     momentum: float = 0.0
     #: learning rate of the Adam part of the hybrid RNN optimiser (``None`` = 1e-3)
     adam_lr: float | None = None
@@ -146,8 +150,9 @@ class CommonTrainConfig:
 class TrainConfig(CommonTrainConfig):
     """Training loop of a sequence-composition run."""
 
-    #: optimiser steps (full-batch: steps = epochs)
-    steps: int = 2000
+    #: optimiser steps (full-batch: steps = epochs), or ``auto``: 8× the closed-form step of
+    #: the last drop (docs/theory.md §2.6); 2000 where no drop time is predicted
+    steps: Any = "auto"
 
 
 @dataclass

@@ -9,6 +9,13 @@ Grammar (names case-insensitive, whitespace around separators ignored)::
 An optional ``_`` may separate a family letter from its number (``D_3``). ``D<n>`` is the
 dihedral group of the regular n-gon, of **order 2n** (``D3`` has 6 elements, ``D4`` has 8).
 Several factors give the direct product (:func:`~groupcomp.groups.constructors.product`).
+
+Limits, checked before anything is built: numbers have at most :data:`MAX_DIGITS` digits, a spec
+has at most :data:`MAX_FACTORS` factors, and the group must be one whose irreps can be computed
+(:func:`groupcomp.groups.irreps.check_cost`: order ≤ 4096 for cyclic / dihedral groups and
+their products, order ≤ 1000 for a factor without a closed form); larger requests raise
+:class:`~groupcomp.errors.GroupSpecError` (too large) or
+:class:`~groupcomp.errors.ResourceLimitError` (irreps too costly) with the numbers.
 """
 
 from __future__ import annotations
@@ -109,9 +116,14 @@ def _accepted_forms() -> str:
     )
 
 
+def _show(spec: str) -> str:
+    """``repr`` of a spec for messages, shortened to 60 characters."""
+    return repr(spec) if len(spec) <= 60 else repr(spec[:57] + "...")
+
+
 def _fail(spec: str, problem: str) -> GroupSpecError:
     return GroupSpecError(
-        f"cannot parse group spec {spec!r}: {problem}. Accepted forms: {_accepted_forms()}"
+        f"cannot parse group spec {_show(spec)}: {problem}. Accepted forms: {_accepted_forms()}"
     )
 
 
@@ -121,6 +133,10 @@ _Factor = tuple[Callable[..., FiniteGroup], tuple[int, ...]]
 
 #: Most distinct specs whose groups :func:`parse` keeps (least recently used are dropped).
 CACHE_SIZE = 64
+#: longest number in a spec (``C123456789``); longer ones are refused before conversion
+MAX_DIGITS = 9
+#: most factors in a product spec
+MAX_FACTORS = 32
 
 
 def _small_group_ctor(spec: str) -> Callable[[int, int], FiniteGroup]:
@@ -138,12 +154,14 @@ def _small_group_ctor(spec: str) -> Callable[[int, int], FiniteGroup]:
 def _parse_factor(spec: str, factor: str, position: int) -> _Factor:
     """Resolve one factor to its constructor and arguments (raises on bad syntax; builds
     nothing)."""
-    where = f"factor {position + 1} {factor!r}"
+    where = f"factor {position + 1} {_show(factor)}"
     key = factor.lower()
     if key in _NAMED:
         return _NAMED[key], ()
     m = _SMALL_RE.fullmatch(factor)
     if m:
+        for num in m.groups():
+            _check_digits(spec, where, num)
         return _small_group_ctor(spec), (int(m.group(1)), int(m.group(2)))
     if key.startswith("smallgroup"):
         raise _fail(spec, f"{where} must look like SmallGroup(<order>,<id>) with integer arguments")
@@ -154,12 +172,72 @@ def _parse_factor(spec: str, factor: str, position: int) -> _Factor:
         family, ctor = _NUMBERED[m.group(1).lower()]
         if not m.group(2):
             raise _fail(spec, f"{where} names the {family} family but gives no number n")
+        _check_digits(spec, where, m.group(2))
         n = int(m.group(2))
         if n < 1:
             raise _fail(spec, f"{where}: the {family} family needs n >= 1, got {n}")
         return ctor, (n,)
     hint = " (separate factors with a lowercase 'x' or '×')" if "X" in factor else ""
     raise _fail(spec, f"{where} is not a known group name{hint}")
+
+
+def _check_digits(spec: str, where: str, digits: str) -> None:
+    if len(digits) > MAX_DIGITS:
+        raise _fail(spec, f"{where}: the number has {len(digits)} digits (at most {MAX_DIGITS})")
+
+
+def _capped_factorial(n: int, cap: int) -> int:
+    """``n!``, or ``cap + 1`` as soon as the product exceeds ``cap`` (no huge integers)."""
+    out = 1
+    for i in range(2, n + 1):
+        out *= i
+        if out > cap:
+            return cap + 1
+    return out
+
+
+#: orders are computed exactly up to this, then reported as "more than" it
+_ORDER_CAP = 10**12
+
+
+def _factor_order(factor: _Factor) -> tuple[int, bool]:
+    """``(order, closed_form)`` of one parsed factor, computed without building it (orders above
+    :data:`_ORDER_CAP` are reported as ``_ORDER_CAP + 1``)."""
+    ctor, args = factor
+    if ctor is C.cyclic:
+        return args[0], True
+    if ctor is C.dihedral:
+        return 2 * args[0], True
+    if ctor is C.dicyclic:
+        return 4 * args[0], False
+    if ctor is C.symmetric:
+        return _capped_factorial(args[0], _ORDER_CAP), False
+    if ctor is C.alternating:
+        return max(1, _capped_factorial(args[0], 2 * _ORDER_CAP) // 2), False
+    if args:  # SmallGroup(order, id); the catalogue refuses orders above 128 itself
+        return min(args[0], 128), False
+    return {C.quaternion: 8, C.octahedral: 24, C.icosahedral: 60}.get(ctor, 1), False
+
+
+def _check_size(spec: str, factors: tuple[_Factor, ...]) -> None:
+    """Refuse, before building anything, a group above ``MAX_ORDER`` or one whose irreps would
+    exceed the limits of :func:`groupcomp.groups.irreps.check_cost`."""
+    from groupcomp.groups.irreps import check_cost
+
+    order, generic = 1, []
+    for f in factors:
+        m, closed = _factor_order(f)
+        order = min(order * m, _ORDER_CAP + 1)
+        if not closed:
+            generic.append(m)
+    if order > C.MAX_ORDER:
+        size = f"more than {_ORDER_CAP}" if order > _ORDER_CAP else str(order)
+        raise _fail(
+            spec,
+            f"the group would have order {size}, more than the supported maximum of "
+            f"{C.MAX_ORDER} (the Cayley table alone would hold order² entries)",
+        )
+    check_cost(f"group spec {_show(spec)}", order, generic)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -188,10 +266,13 @@ def parse(spec: str | FiniteGroup) -> FiniteGroup:
     if not text:
         raise _fail(spec, "the spec is empty")
     factors = _SEPARATOR.split(text)
+    if len(factors) > MAX_FACTORS:
+        raise _fail(spec, f"{len(factors)} factors (at most {MAX_FACTORS})")
     for i, f in enumerate(factors):
         if not f:
             raise _fail(spec, f"factor {i + 1} is empty (misplaced 'x' separator?)")
     key = tuple(_parse_factor(spec, f, i) for i, f in enumerate(factors))
+    _check_size(spec, key)
     try:
         return _build(key)
     except GroupSpecError:

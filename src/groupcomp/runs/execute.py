@@ -22,9 +22,10 @@ import torch
 from omegaconf import DictConfig
 
 from groupcomp.config import load_config, to_yaml
-from groupcomp.errors import DivergenceError, RunFolderError
-from groupcomp.runs.experiment import Experiment, build
-from groupcomp.runs.folder import RunFolder, provenance
+from groupcomp.errors import DivergenceError, GroupcompError, RunFolderError
+from groupcomp.runs import budget
+from groupcomp.runs.experiment import Experiment, build, experiment_resources
+from groupcomp.runs.folder import RunFolder, provenance, validate_run_name
 from groupcomp.runs.summary import RunSummary
 from groupcomp.training import FitHooks, FitState, deferred_interrupt, fit
 
@@ -185,7 +186,19 @@ def execute(
         DivergenceError: the loss became NaN/inf (the run folder keeps the last good checkpoint
             and a summary with ``status: diverged``).
     """
+    if out is not None:  # cheap checks first: the folder name and --out
+        validate_run_name(str(cfg.preset) if name is None else name)
+        RunFolder.check_parent(out)
     exp = build(cfg)  # every config error is raised before any file is written
+    if out is not None:  # checkpoints and metrics must fit on the disk holding --out
+        budget.check_disk(experiment_resources(exp), out)
+    plan = getattr(exp, "plan", None)
+    if plan is not None:
+        for key, how in plan.auto.items():
+            if not quiet:
+                print(f"groupcomp: {key}=auto -> {how}", file=sys.stderr)
+        for line in plan.warnings:
+            print(f"groupcomp: warning: {line}", file=sys.stderr)
     from groupcomp.errors import ConfigError
     from groupcomp.training import select_engine
 
@@ -209,7 +222,8 @@ def execute(
             folder.lock()
         try:
             if folder is not None:
-                folder.write_text("config.yaml", to_yaml(cfg))
+                # the resolved config (auto values as chosen), so that it re-runs exactly
+                folder.write_text("config.yaml", to_yaml(exp.cfg))
                 folder.write_json("provenance.json", provenance())
             return _run(
                 exp,
@@ -223,6 +237,45 @@ def execute(
         finally:
             if folder is not None:
                 folder.unlock()
+
+
+def _restore(
+    folder: RunFolder, exp: Experiment
+) -> tuple[dict[str, Any], FitState, list[tuple[Path, str]]]:
+    """Load the newest checkpoint that reads and fits ``exp`` into it: ``(checkpoint, start
+    state, [(path, why) for every newer one that did not])``. Raises :class:`RunFolderError`
+    naming every checkpoint tried when none is usable."""
+    bad: list[tuple[Path, str]] = []
+    steps = folder.checkpoint_steps()
+    if not steps:
+        folder.latest_checkpoint()  # raises with its explanation (e.g. a pre-0.2 checkpoint)
+    for step in reversed(steps):
+        path = folder.checkpoint_path(step)
+        try:
+            ckpt = folder.load_checkpoint(step)
+        except RunFolderError as exc:
+            bad.append((path, str(exc)))
+            continue
+        if ckpt.get("kind", exp.kind) != exp.kind:
+            why = f"checkpoint of a {ckpt.get('kind')!r} run, config of a {exp.kind!r} run"
+            bad.append((path, f"{path}: {why}"))
+            continue
+        try:
+            exp.model.load_state_dict(ckpt["model"])
+            exp.optimizer.load_state_dict(ckpt["optimizer"])
+            exp.data.load_state_dict(ckpt["data"])
+            start = FitState.from_dict(ckpt["fit"])
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            bad.append((path, f"{path}: does not match this run's config ({first[:200]})"))
+            continue
+        return ckpt, start, bad
+    shown = "; ".join(why[:300] for _, why in bad[:3])
+    more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+    raise RunFolderError(
+        f"{folder.path}: no usable checkpoint (tried {len(bad)}: {shown}{more}); the run "
+        f"cannot be resumed, start it again"
+    )
 
 
 def resume_run(
@@ -245,7 +298,12 @@ def resume_run(
         folder.lock()
         try:
             folder.clean_stray_temporaries()
-            cfg = load_config(str(folder.path / "config.yaml"))
+            try:
+                cfg = load_config(str(folder.path / "config.yaml"))
+            except RunFolderError:
+                raise
+            except GroupcompError as exc:
+                raise RunFolderError(f"{folder.path / 'config.yaml'}: {exc}") from None
             if steps is not None:
                 if cfg.kind != "sequence":
                     raise RunFolderError("--steps: only sequence runs can be extended")
@@ -255,32 +313,22 @@ def resume_run(
                     status = folder.read_summary().get("status")
                 except RunFolderError:
                     status = None  # a corrupt summary is rewritten by the continuation
-                if status == "completed":
-                    raise RunFolderError(f"{folder.path} is already complete")
+                if status in ("completed", "unstable"):
+                    raise RunFolderError(f"{folder.path} is already complete (status {status})")
             exp = build(cfg)
-            ckpt, problems = folder.latest_checkpoint()
-            for p in problems:
-                print(f"groupcomp: skipping checkpoint: {p}", file=sys.stderr)
-            if ckpt.get("kind", exp.kind) != exp.kind:
-                raise RunFolderError(
-                    f"{folder.path}: checkpoint of a {ckpt.get('kind')!r} run, config of "
-                    f"a {exp.kind!r} run"
-                )
-            try:
-                exp.model.load_state_dict(ckpt["model"])
-                exp.optimizer.load_state_dict(ckpt["optimizer"])
-                exp.data.load_state_dict(ckpt["data"])
-                start = FitState.from_dict(ckpt["fit"])
-            except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                raise RunFolderError(
-                    f"{folder.checkpoint_path(int(ckpt.get('step', -1)))}: does not match "
-                    f"this run's config ({first[:200]})"
-                ) from None
-            # checkpoints after the resumed step belong to the abandoned continuation
+            ckpt, start, bad = _restore(folder, exp)
+            for _path, why in bad:
+                print(f"groupcomp: skipping checkpoint: {why}", file=sys.stderr)
+            # checkpoints after the resumed step belong to the abandoned continuation; the
+            # unusable ones are kept aside (``*.pt.unusable``) rather than deleted
+            unusable = {path for path, _ in bad}
             for t in folder.checkpoint_steps():
                 if t > start.step:
-                    folder.checkpoint_path(t).unlink(missing_ok=True)
+                    path = folder.checkpoint_path(t)
+                    if path in unusable:
+                        path.replace(path.with_name(path.name + ".unusable"))
+                    else:
+                        path.unlink(missing_ok=True)
             return _run(
                 exp,
                 folder,

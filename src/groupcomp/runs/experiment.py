@@ -9,6 +9,7 @@ in how they build their task, objective and probe, and in what their summary rep
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,8 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from groupcomp.errors import GroupcompError
+from groupcomp.config.loader import is_auto
+from groupcomp.errors import ConfigError, GroupcompError
 from groupcomp.groups import FiniteGroup, parse
 from groupcomp.models import ArithNet, QuadraticRNN, TreeNet, TwoLayerNet
 from groupcomp.optim import make_optimizer, resolve_optimizer_name
@@ -27,6 +29,16 @@ from groupcomp.tasks import SequenceTask
 from groupcomp.tasks.arithmetic import make_split, make_task, split_counts
 from groupcomp.templates import make_template
 from groupcomp.theory import Staircase, predict_staircase
+from groupcomp.theory.constructions import two_layer_width
+from groupcomp.theory.scope import TheoryScope, theory_scope
+from groupcomp.theory.stability import (
+    AUTO_LR_FRACTION,
+    AUTO_STEPS_MARGIN,
+    MAX_EXACT_SEQUENCES,
+    StableLR,
+    auto_steps,
+    stable_lr,
+)
 from groupcomp.theory.timing import DropTimes, predict_drop_times
 from groupcomp.training import (
     ArithBatches,
@@ -43,10 +55,13 @@ from groupcomp.training import (
 __all__ = [
     "ArithExperiment",
     "Experiment",
+    "RunPlan",
     "SequenceExperiment",
     "build",
     "build_template",
     "metrics_frame",
+    "plan_run",
+    "predict_run",
 ]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -162,6 +177,45 @@ class Experiment:
         ``final_loss_per_seed`` measures it."""
         raise NotImplementedError
 
+    def stability(self, state: FitState) -> dict[str, Any]:
+        """Spikes of every seed's per-step training loss (:func:`runs.observe.loss_stability`:
+        a rise of 25 % above the running minimum for plain and per-neuron SGD, 100 % for
+        momentum and adaptive optimisers, which overshoot by design; mini-batch and online runs
+        are judged on a 51-step running median) and whether the
+        loss was still falling at the end (``ends_mid_drop``: it fell by more than 30 % over
+        the last 20 % of the steps and is above 1e-3 of its initial value)."""
+        from groupcomp.runs.observe import SPIKE_RISE, loss_stability
+
+        loss = state.records.get("loss")
+        seeds: list[dict[str, Any]] = []
+        if loss is not None and len(loss):
+            L = loss.double().cpu().numpy()
+            stochastic = self.cfg.train.get("batch_size") is not None or str(
+                self.cfg.get("task", {}).get("data", "exhaustive")
+            ) in ("online",)
+            # plain (per-neuron) gradient descent never raises the loss at a stable lr; momentum
+            # and adaptive optimisers overshoot by design, so only a doubling counts for them
+            o = self.cfg.optim
+            plain = str(o.name) in ("auto", "sgd", "per_neuron_sgd") and not o.get("momentum")
+            rise = SPIKE_RISE if plain else 1.0
+            for j, seed in enumerate(self.seeds):
+                st = loss_stability(L[:, j], smooth=51 if stochastic else 1, rise=rise)
+                y = L[:, j]
+                t = len(y) - 1
+                ref = y[int(0.8 * t)]
+                st["ends_mid_drop"] = bool(
+                    t >= 10
+                    and np.isfinite(y[-1])
+                    and y[-1] < 0.7 * ref
+                    and y[-1] > 1e-3 * max(y[0], 1e-300)
+                )
+                seeds.append({"seed": int(seed), **st})
+        return {
+            "stable": all(s["stable"] for s in seeds),
+            "ends_mid_drop": any(s["ends_mid_drop"] for s in seeds),
+            "per_seed": seeds,
+        }
+
     def _common(self, state, metrics, status, wall, steps_run, units: str) -> dict[str, Any]:
         from groupcomp.runs.folder import provenance
 
@@ -170,9 +224,13 @@ class Experiment:
         initial = float(per_step.iloc[0]) if len(per_step) else float("nan")
         final = float(per_step.iloc[-1]) if len(per_step) else float("nan")
         last = metrics[metrics.step == metrics.step.max()] if len(metrics) else metrics
+        stability = self.stability(state)
+        if status == "completed" and not stability["stable"]:
+            status = "unstable"
         return dict(
             kind=self.kind,
             status=status,
+            stability=stability,
             preset=str(cfg.preset),
             group=self.group.name if self.group is not None else str(cfg.group),
             group_order=self.group.order if self.group is not None else None,
@@ -195,6 +253,167 @@ class Experiment:
 # sequence composition
 
 
+@dataclass
+class RunPlan:
+    """What the theory says about a sequence run before it starts (docs/theory.md §2.6–2.7).
+
+    Attributes:
+        scope: which predictions apply (:class:`groupcomp.theory.TheoryScope`).
+        optimizer: the theory's name of the run's optimiser (``per_neuron`` / ``gd`` / ``None``).
+        stable_lr: the stability bound (``None`` where no bound applies).
+        auto: ``{key: how the value was chosen}`` for the keys given as ``auto``.
+        warnings: one line per doubtful setting (lr above the bound, too few steps, width
+            below the exact construction).
+    """
+
+    scope: TheoryScope
+    optimizer: str | None
+    stable_lr: StableLR | None = None
+    auto: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    staircase: Staircase | None = None
+
+    def resolve_steps(self, cfg: DictConfig, init_norm: float) -> None:
+        """Set ``train.steps`` when it is ``auto`` and warn when a given budget is too short;
+        ``init_norm`` is the model's RMS neuron norm at initialisation."""
+        last = None
+        if self.scope.times and self.staircase is not None and 0 < init_norm < 1:
+            times = predict_drop_times(
+                self.staircase,
+                lr=float(cfg.optim.lr),
+                init_norm=init_norm,
+                optimizer=self.optimizer,
+                momentum=float(cfg.optim.momentum),
+            )
+            known = [v for v in times.steps if v is not None]
+            last = max(known) if known else None
+        if is_auto(cfg.train.steps):
+            if last is None:
+                cfg.train.steps = DEFAULT_STEPS
+                self.auto["train.steps"] = (
+                    f"{DEFAULT_STEPS} (no drop-time prediction for this setting)"
+                )
+            else:
+                cfg.train.steps = auto_steps(last)
+                self.auto["train.steps"] = (
+                    f"{cfg.train.steps} = {AUTO_STEPS_MARGIN:g} x the closed-form last drop "
+                    f"({last:.4g} steps)"
+                )
+        elif last is not None and int(cfg.train.steps) < 2 * last:
+            self.warnings.append(
+                f"train.steps={int(cfg.train.steps)} is short: the last drop is predicted at "
+                f"step {last:.4g} (closed form; later drops often come 2-6x later) - use "
+                "train.steps=auto"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope.to_dict(),
+            "stable_lr": None if self.stable_lr is None else self.stable_lr.to_dict(),
+            "auto": dict(self.auto),
+            "warnings": list(self.warnings),
+        }
+
+
+#: ``train.steps=auto`` where no drop time is predicted
+DEFAULT_STEPS = 2000
+#: ``optim.lr=auto`` where no stability bound applies (adaptive optimisers, other networks)
+DEFAULT_LR = 1e-3
+
+
+def plan_run(
+    cfg: DictConfig, G: FiniteGroup, template: np.ndarray, staircase: Staircase
+) -> RunPlan:
+    """The theory's scope for ``cfg``, ``optim.lr=auto`` resolved in ``cfg`` (in place), and
+    the warnings that do not need the model (lr above the stable range, width below the exact
+    construction). ``train.steps`` is resolved later by :meth:`RunPlan.resolve_steps`."""
+    m, o = cfg.model, cfg.optim
+    # ``auto`` as resolve_optimizer_name decides it for the built model: hybrid for the RNN
+    kind = str(o.name) if o.name != "auto" else ("hybrid" if m.name == "rnn" else "per_neuron_sgd")
+    opt = {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
+    scope = theory_scope(str(m.name), str(m.activation), int(cfg.task.k), opt)
+    plan = RunPlan(scope, opt, staircase=staircase)
+    k = int(cfg.task.k)
+    if scope.times and opt is not None and G.order**k <= MAX_EXACT_SEQUENCES:
+        plan.stable_lr = stable_lr(
+            G, template, k, optimizer=opt, momentum=float(o.momentum), staircase=staircase
+        )
+    elif scope.times and opt is not None and is_auto(o.lr):
+        plan.stable_lr = stable_lr(
+            G, template, k, optimizer=opt, momentum=float(o.momentum), staircase=staircase
+        )
+    bound = plan.stable_lr
+    if is_auto(o.lr):
+        if bound is None:
+            o.lr = DEFAULT_LR
+            plan.auto["optim.lr"] = f"{DEFAULT_LR:g} (no stability bound for this setting)"
+        else:
+            o.lr = float(f"{AUTO_LR_FRACTION * bound.bound:.3g}")
+            plan.auto["optim.lr"] = (
+                f"{o.lr:.3g} = {AUTO_LR_FRACTION:g} x the stability bound {bound.bound:.3g} "
+                f"(set by irrep {bound.limiting})"
+            )
+    elif bound is not None and float(o.lr) > bound.bound:
+        plan.warnings.append(
+            f"optim.lr={float(o.lr):g} is above the stability bound {bound.bound:.3g} (set by "
+            f"irrep {bound.limiting}): expect loss spikes - use optim.lr=auto"
+        )
+    if scope.order and m.name == "two_layer":
+        need = two_layer_width(G, template, k)
+        if int(m.hidden) < need:
+            plan.warnings.append(
+                f"model.hidden={int(m.hidden)} is below the exact-construction width {need} "
+                f"(theory.constructions.two_layer_width): the last plateaus may not reach 0"
+            )
+    return plan
+
+
+@dataclass
+class RunPrediction:
+    """What :func:`predict_run` returns: the theory of a config without training it.
+
+    Attributes:
+        cfg: the config with ``auto`` values resolved. group, template: the task.
+        staircase: the predicted staircase (levels; order only if ``plan.scope.order``).
+        plan: scope, stability bound, auto choices, warnings.
+        drop_times: closed-form drop times (``None`` where ``plan.scope.times`` is false).
+        init_norm: the initial neuron norm used (``√2·model.init_scale``).
+    """
+
+    cfg: DictConfig
+    group: FiniteGroup
+    template: np.ndarray
+    staircase: Staircase
+    plan: RunPlan
+    drop_times: DropTimes | None
+    init_norm: float
+
+
+def predict_run(cfg: DictConfig) -> RunPrediction:
+    """The theory of a sequence config (``groupcomp theory``): the same scope, ``auto`` values
+    and warnings a run of it would get, with the initial neuron norm ``√2·init_scale``."""
+    from groupcomp.config import validate
+
+    validate(cfg)
+    cfg = copy.deepcopy(cfg)
+    G = parse(cfg.group)
+    template = build_template(cfg, G)
+    staircase = predict_staircase(G, template, int(cfg.task.k))
+    plan = plan_run(cfg, G, template, staircase)
+    init_norm = math.sqrt(2) * float(cfg.model.init_scale)
+    plan.resolve_steps(cfg, init_norm)
+    times = None
+    if plan.scope.times and 0 < init_norm < 1:
+        times = predict_drop_times(
+            staircase,
+            lr=float(cfg.optim.lr),
+            init_norm=init_norm,
+            optimizer=plan.optimizer,
+            momentum=float(cfg.optim.momentum),
+        )
+    return RunPrediction(cfg, G, template, staircase, plan, times, init_norm)
+
+
 def build_template(cfg: DictConfig, G: FiniteGroup) -> np.ndarray:
     """The template of ``cfg.template`` on ``G`` (own seeded ``numpy`` generator)."""
     t = cfg.template
@@ -212,7 +431,28 @@ def build_template(cfg: DictConfig, G: FiniteGroup) -> np.ndarray:
         params = {"sigma": t.sigma, "centers": (t.bumps or None)}
     elif kind == "digits":
         params = {"digit": t.digit, "index": t.index, "scale": t.scale}
-    return make_template(G, kind, rng=rng, **params)
+    try:
+        return make_template(G, kind, rng=rng, **params)
+    except ConfigError as exc:  # the builders name their parameters; users know config keys
+        raise ConfigError(_template_key(str(exc))) from None
+
+
+#: template builders' parameter names → config keys
+_TEMPLATE_KEYS = {"centers": "template.bumps", "sigma": "template.sigma", "std": "template.std"}
+
+
+def _template_key(msg: str) -> str:
+    """``digits_template: index must be ...`` → ``template.index: index must be ...``."""
+    import re
+
+    m = re.match(r"^(?:\w+_template|make_template|one_hot): (\w+)", msg)
+    if m is None:
+        return f"template: {msg}"
+    param = m.group(1)
+    key = _TEMPLATE_KEYS.get(param, f"template.{param}")
+    if key.split(".")[-1] not in ("powers", "scale", "digit", "index", "bumps", "sigma", "std"):
+        key = "template.kind"
+    return f"{key}: {msg.split(': ', 1)[1]}"
 
 
 @dataclass
@@ -222,6 +462,7 @@ class SequenceExperiment(Experiment):
     template: np.ndarray | None = None
     staircase: Staircase | None = None
     init_norm: float = float("nan")
+    plan: RunPlan | None = None
 
     def metrics_frame(self, state: FitState) -> pd.DataFrame:
         df = metrics_frame(state, self.seeds, self.labels, final_key="eval_loss")
@@ -243,7 +484,9 @@ class SequenceExperiment(Experiment):
         """Closed-form drop steps for the run's optimiser, from the model's actual initial norm
         (two-layer network with σ = z^k, per-neuron SGD or SGD; ``None`` otherwise)."""
         cfg = self.cfg
-        if cfg.model.name != "two_layer" or cfg.model.activation != "power":
+        if self.plan is not None and not self.plan.scope.times:
+            return None
+        if cfg.model.name != "two_layer" or cfg.model.activation not in ("power", "square"):
             return None
         opt = self.timed_optimizer()
         norm = self.init_norm
@@ -295,20 +538,21 @@ class SequenceExperiment(Experiment):
 
         cfg = self.cfg
         theory = self.staircase.to_dict()
+        plan = self.plan
+        if plan is not None:
+            theory.update(plan.to_dict())
         timing = self.predicted_drops()
         theory["drop_time_model"] = timing.to_dict() if timing is not None else None
         theory["drop_steps"] = timing.steps if timing is not None else [None] * len(theory["order"])
         observed = observed_staircase(metrics, theory)
-        drops = [
-            {
-                "irreps": [theory["irrep_labels"][i] for i in grp],
-                "predicted_step": theory["drop_steps"][m],
-                "observed_step": observed["drop_steps"][m]
-                if m < len(observed["drop_steps"])
-                else None,
-            }
-            for m, grp in enumerate(theory["order"])
-        ]
+        if plan is not None and not plan.scope.order:
+            observed["order_matches_theory"] = None  # no order is predicted
+        agf = (
+            None
+            if status == "running"
+            else self.agf(int(metrics["step"].max()) if len(metrics) else 0)
+        )
+        drops = drop_comparison(theory, observed, agf)
         common = self._common(
             state,
             metrics,
@@ -317,6 +561,8 @@ class SequenceExperiment(Experiment):
             steps_run,
             "mean-MSE (torch.nn.MSELoss); P1 normalisation = n/2 x this",
         )
+        if plan is not None:
+            common["warnings"] = list(plan.warnings)
         return RunSummary(
             **common,
             k=int(cfg.task.k),
@@ -324,10 +570,48 @@ class SequenceExperiment(Experiment):
             theory=theory,
             observed=observed,
             drops=drops,
-            agf=None
-            if status == "running"
-            else self.agf(int(metrics["step"].max()) if len(metrics) else 0),
+            agf=agf,
         )
+
+
+def _rel_error(pred: float | None, obs: float | None) -> float | None:
+    if pred is None or obs is None or obs <= 0:
+        return None
+    return (float(pred) - float(obs)) / float(obs)
+
+
+def drop_comparison(
+    theory: dict[str, Any], observed: dict[str, Any], agf: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Per predicted drop: the closed-form step, the AGF step (the jump after which half of
+    the drop's residual power is gone, else its first jump), the observed step (the loss
+    crosses the midpoint of the two plateaus), and the relative error of each prediction,
+    ``(predicted − observed) / observed``. The closed form is trusted for the first drop
+    only, AGF for all (docs/theory.md §2.5, §4)."""
+    labels = theory["irrep_labels"]
+    agf_drops = (agf or {}).get("drops") or []
+    out = []
+    for m, grp in enumerate(theory["order"]):
+        names = [labels[i] for i in grp]
+        obs = observed["drop_steps"][m] if m < len(observed["drop_steps"]) else None
+        pred = theory["drop_steps"][m]
+        a_step = None
+        for d in agf_drops:
+            if set(names) & set(d.get("irreps", [])):
+                a_step = d.get("half_step") if d.get("half_step") is not None else d.get("step")
+                break
+        out.append(
+            {
+                "irreps": names,
+                "predicted_step": pred,
+                "observed_step": obs,
+                "agf_step": a_step,
+                "closed_form_error": _rel_error(pred, obs),
+                "agf_error": _rel_error(a_step, obs),
+                "closed_form_trusted": m == 0,
+            }
+        )
+    return out
 
 
 def _threads(cfg: DictConfig, model: torch.nn.Module, task: SequenceTask) -> int:
@@ -357,11 +641,15 @@ def _build_sequence(cfg: DictConfig) -> SequenceExperiment:
     from groupcomp.config import validate
 
     validate(cfg)
+    cfg = copy.deepcopy(cfg)  # auto values are resolved in the experiment's own copy
     dtype = _DTYPES[cfg.train.dtype]
     device = torch.device(cfg.train.device)
     G = parse(cfg.group)
+    check_budget(cfg, G)  # memory estimated from the config, before anything big is built
     template = build_template(cfg, G)
     task = SequenceTask(G, template, int(cfg.task.k))
+    staircase = predict_staircase(G, template, int(cfg.task.k))
+    plan = plan_run(cfg, G, template, staircase)
     m = cfg.model
     enc = torch.tensor(task.encoding, dtype=dtype)
     seeds = _seeds(cfg)
@@ -384,6 +672,10 @@ def _build_sequence(cfg: DictConfig) -> SequenceExperiment:
         return TreeNet(**common, activation=m.activation)
 
     model = batched_model(one, seeds)
+    steps_given = not is_auto(cfg.train.steps)
+    plan.resolve_steps(cfg, float(model.neuron_norms().pow(2).mean().sqrt()))
+    if not steps_given:
+        check_budget(cfg, G)  # the step-dependent parts, now that train.steps is known
     o = cfg.optim
     optimizer = make_optimizer(
         o.name,
@@ -437,8 +729,9 @@ def _build_sequence(cfg: DictConfig) -> SequenceExperiment:
         threads=_threads(cfg, model, task),
         labels=[r.label for r in G.irreps()],
         template=template,
-        staircase=predict_staircase(G, template, int(cfg.task.k)),
+        staircase=staircase,
         init_norm=float(model.neuron_norms().pow(2).mean().sqrt()),
+        plan=plan,
     )
 
 
@@ -461,6 +754,30 @@ class ArithExperiment(Experiment):
 
     def loss_of(self, model: torch.nn.Module) -> np.ndarray:
         return self.objective.evaluate(model)["loss"].double().numpy()
+
+    def zero_output(self, state: FitState) -> dict[str, Any]:
+        """Whether each seed ends at the loss of the zero output — ``(M−1)/M`` for ``mse``,
+        ``ln M`` for ``ce`` — within 1 %: ``collapsed`` if its training loss had been below
+        90 % of that level before (it learned something, then fell back to 0), ``stuck`` if it
+        never left it. The zero output is a critical point of both losses (weight decay pulls
+        towards it)."""
+        M = int(self.task.M)
+        level = (M - 1) / M if self.cfg.loss == "mse" else math.log(M)
+        out: dict[str, Any] = {"level": level, "collapsed": [], "stuck": []}
+        loss = state.records.get("loss")
+        if loss is None or not len(loss):
+            return out
+        L = loss.double().cpu().numpy()
+        for j, seed in enumerate(self.seeds):
+            y = L[:, j]
+            final = y[-1]  # the training loss of the last step
+            at_zero = bool(np.isfinite(final) and abs(final - level) <= 0.01 * level)
+            learned = bool(np.nanmin(y) < 0.9 * level)
+            if at_zero and learned:
+                out["collapsed"].append(int(seed))
+            elif at_zero:
+                out["stuck"].append(int(seed))
+        return out
 
     def summarize(self, state, metrics, status, wall, steps_run) -> RunSummary:
         from groupcomp.runs.observe import grokking_epochs
@@ -517,6 +834,7 @@ class ArithExperiment(Experiment):
             "grokking_epoch_stable": [grok.get("test_epoch_stable", {}).get(s) for s in seeds],
             "train100_epoch": [grok.get("train_epoch", {}).get(s) for s in seeds],
             "final_power": irr,
+            "zero_output": self.zero_output(state),
         }
         common = self._common(state, metrics, status, wall, steps_run, units)
         common["model"] = {
@@ -547,6 +865,7 @@ def _build_arith(cfg: DictConfig) -> ArithExperiment:
         offset=float(s.offset),
         correction=bool(s.nonabelian_correction),
     )
+    check_budget(cfg, task.operand_group, order=task.M, n_train=counts.n_train)
     seeds = _seeds(cfg)
     split = make_split(task, counts, seeds if s.seed is None else [int(s.seed)] * len(seeds))
     m = cfg.model
@@ -626,6 +945,35 @@ def _build_arith(cfg: DictConfig) -> ArithExperiment:
         counts=counts,
         split=split,
     )
+
+
+def check_budget(
+    cfg: DictConfig,
+    G: FiniteGroup | None,
+    *,
+    order: int | None = None,
+    n_train: int | None = None,
+) -> Any:
+    """Estimate the run's memory from ``cfg`` (:mod:`groupcomp.runs.budget`) and refuse it
+    with :class:`~groupcomp.errors.ResourceLimitError` when it would not fit."""
+    from groupcomp.runs import budget
+
+    n = int(order if order is not None else G.order)  # type: ignore[union-attr]
+    m = len(G.irreps()) if G is not None else 0
+    return budget.check(budget.estimate(cfg, order=n, num_irreps=m, n_train=n_train))
+
+
+def experiment_resources(exp: Experiment) -> Any:
+    """The :class:`~groupcomp.runs.budget.ResourceEstimate` of a built experiment (its
+    resolved config)."""
+    from groupcomp.runs import budget
+
+    if exp.kind == "arith":
+        order, n_train = exp.task.M, exp.counts.n_train  # type: ignore[attr-defined]
+    else:
+        order, n_train = exp.group.order, None  # type: ignore[union-attr]
+    m = len(exp.group.irreps()) if exp.group is not None else 0
+    return budget.estimate(exp.cfg, order=order, num_irreps=m, n_train=n_train)
 
 
 def build(cfg: DictConfig) -> Experiment:

@@ -27,7 +27,6 @@ import json
 import math
 import os
 import platform
-import re
 import socket
 import subprocess
 import tempfile
@@ -56,7 +55,6 @@ __all__ = [
 CHECKPOINT_FORMAT = "groupcomp-checkpoint-v2"
 #: longest run-folder name
 MAX_NAME = 120
-_NAME_OK = re.compile(r"^[A-Za-z0-9._+=,@-]+$")
 
 
 def _umask() -> int:
@@ -132,16 +130,13 @@ def safe_torch_load(path: Path) -> Any:
 
 def validate_run_name(name: str) -> str:
     """A run-folder name must be one path component: letters, digits and ``._+=,@-``, not
-    ``.``/``..``, at most :data:`MAX_NAME` characters."""
-    if not isinstance(name, str) or not name:
-        raise RunFolderError("--name: must not be empty")
-    if len(name) > MAX_NAME:
-        raise RunFolderError(f"--name: at most {MAX_NAME} characters, got {len(name)}")
-    if name in (".", "..") or not _NAME_OK.match(name) or name.startswith("."):
-        raise RunFolderError(
-            f"--name: {name!r} is not a single folder name (allowed: letters, digits and "
-            f"._+=,@- ; no '/', no leading '.')"
-        )
+    ``.``/``..``, no leading ``.``, at most :data:`MAX_NAME` characters
+    (:func:`groupcomp.config.loader.name_problem`)."""
+    from groupcomp.config.loader import name_problem
+
+    problem = name_problem(name, MAX_NAME)
+    if problem is not None:
+        raise RunFolderError(f"--name: {problem}")
     return name
 
 
@@ -215,9 +210,7 @@ class RunFolder:
         Never reuses an existing folder: a clash gets ``-2``, ``-3``… or, when ``exact``, an
         error."""
         validate_run_name(name)
-        parent = Path(parent)
-        if parent.exists() and not parent.is_dir():
-            raise RunFolderError(f"--out: {parent} exists and is not a folder")
+        parent = cls.check_parent(parent)
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -245,6 +238,20 @@ class RunFolder:
             except FileExistsError:
                 i += 1
                 d = parent / f"{base}-{i}"
+
+    @staticmethod
+    def check_parent(parent: str | Path) -> Path:
+        """Raise :class:`RunFolderError` when ``parent`` (``--out``) cannot hold run folders: it,
+        or a folder above it, is a file. Creates nothing."""
+        parent = Path(parent)
+        if parent.exists() and not parent.is_dir():
+            raise RunFolderError(f"--out: {parent} exists and is not a folder")
+        for above in parent.absolute().parents:
+            if above.exists():
+                if not above.is_dir():
+                    raise RunFolderError(f"--out: {parent} is not a folder (a file is in the way)")
+                break
+        return parent
 
     @classmethod
     def open(cls, path: str | Path) -> RunFolder:
@@ -384,7 +391,13 @@ class RunFolder:
         if not path.is_file():
             raise RunFolderError(f"{path}: file not found")
         try:
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow errors of every kind
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RunFolderError(f"{path}: unreadable or corrupt ({first[:200]})") from None
+        missing = [c for c in ("step", "seed", "loss") if c not in frame.columns]
+        if missing:
+            raise RunFolderError(
+                f"{path}: not a groupcomp metrics table (no column {', '.join(missing)})"
+            )
+        return frame

@@ -14,14 +14,17 @@ from typing import Any, Literal
 
 from groupcomp.errors import RunFolderError
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "RunSummary"]
+__all__ = ["FINISHED", "SCHEMA_VERSION", "STATUSES", "RunSummary"]
 
 #: version of the ``summary.json`` layout written by this package
 SCHEMA_VERSION = 2
 
-Status = Literal["running", "completed", "interrupted", "diverged"]
-#: allowed values of ``status``
-STATUSES: tuple[str, ...] = ("running", "completed", "interrupted", "diverged")
+Status = Literal["running", "completed", "unstable", "interrupted", "diverged"]
+#: allowed values of ``status``: ``unstable`` = the run finished but its loss spiked or
+#: oscillated (``stability`` says where and how much; docs/theory.md §2.6)
+STATUSES: tuple[str, ...] = ("running", "completed", "unstable", "interrupted", "diverged")
+#: statuses of a run that ended on its own (not resumable)
+FINISHED: tuple[str, ...] = ("completed", "unstable", "diverged")
 
 
 @dataclass
@@ -34,6 +37,9 @@ class RunSummary(Mapping):
             (e.g. ``train.stop_after_grok``) ended a completed run before ``steps_requested``.
         initial_loss / final_loss: mean over seeds of the training loss at step 0 and of the
             final model (``loss_units`` says which loss).
+        stability: per seed, the spikes of the per-step training loss
+            (:func:`groupcomp.runs.observe.loss_stability`) and whether the run ends mid-drop.
+        warnings: what was checked before the run started and found doubtful (one line each).
     """
 
     kind: str
@@ -53,6 +59,8 @@ class RunSummary(Mapping):
     engine: str
     provenance: dict[str, Any]
     stopped_early: bool = False
+    stability: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
     run_dir: str | None = None
     k: int | None = None

@@ -92,17 +92,32 @@ class _Tok:
     pos: int
 
 
+#: longest expression text, most nesting levels (parentheses, signs, exponents), deepest parse
+#: tree, longest number: the parser and evaluator are recursive and must stay far from Python's
+#: recursion limit
+MAX_EXPRESSION_LENGTH = 1000
+MAX_NESTING = 50
+MAX_TREE_DEPTH = 200
+MAX_NUMBER_DIGITS = 30
+
+
 def _expr_error(source: str, pos: int, problem: str, key: str) -> ConfigError:
-    caret = " " * pos + "^"
+    shown = repr(source) if len(source) <= 80 else repr(source[:77] + "...")
     return ConfigError(
-        f"{key}: cannot parse expression {source!r} at position {pos}: {problem}\n"
-        f"    {source}\n    {caret}\n"
-        f"  Allowed: integers, variables {', '.join(VARIABLES)} (x = operand 1, y = operand 2, "
-        f"...), + - * ^ (or **), parentheses; juxtaposition multiplies (xy = x*y, 2x = 2*x)."
+        f"{key}: cannot parse expression {shown} at position {pos}: {problem}; allowed: "
+        f"integers, variables {', '.join(VARIABLES)} (x = operand 1, y = operand 2, ...), "
+        f"+ - * ^ (or **), parentheses; juxtaposition multiplies (xy = x*y, 2x = 2*x)"
     )
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def _tokenize(source: str, key: str) -> list[_Tok]:
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise _expr_error(
+            source, MAX_EXPRESSION_LENGTH, f"longer than {MAX_EXPRESSION_LENGTH} characters", key
+        )
     toks: list[_Tok] = []
     i, n = 0, len(source)
     while i < n:
@@ -110,10 +125,14 @@ def _tokenize(source: str, key: str) -> list[_Tok]:
         if ch.isspace():
             i += 1
             continue
-        if ch.isdigit():
+        if ch in _DIGITS:  # ASCII only: '²'.isdigit() is true but int('²') fails
             j = i
-            while j < n and source[j].isdigit():
+            while j < n and source[j] in _DIGITS:
                 j += 1
+            if j - i > MAX_NUMBER_DIGITS:
+                raise _expr_error(
+                    source, i, f"a number of {j - i} digits (at most {MAX_NUMBER_DIGITS})", key
+                )
             toks.append(_Tok("num", source[i:j], i))
             i = j
             continue
@@ -161,6 +180,7 @@ class _Parser:
         self.key = key
         self.toks = _tokenize(source, key)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -183,6 +203,10 @@ class _Parser:
         tok = self.peek()
         if tok.kind != "end":
             raise self.fail(tok, f"unexpected {self.describe(tok)}")
+        if _tree_depth(node) > MAX_TREE_DEPTH:
+            raise self.fail(
+                self.toks[0], f"more than {MAX_TREE_DEPTH} nested operations; simplify it"
+            )
         return node
 
     def expr(self) -> _Node:
@@ -209,12 +233,19 @@ class _Parser:
                 return node
 
     def unary(self) -> _Node:
+        # every nesting (parentheses, signs, exponents) passes through here
         tok = self.peek()
-        if tok.kind == "op" and tok.text in "+-":
-            self.take()
-            inner = self.unary()
-            return ("neg", inner) if tok.text == "-" else inner
-        return self.power()
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(tok, f"nested more than {MAX_NESTING} levels deep")
+        try:
+            if tok.kind == "op" and tok.text in "+-":
+                self.take()
+                inner = self.unary()
+                return ("neg", inner) if tok.text == "-" else inner
+            return self.power()
+        finally:
+            self.depth -= 1
 
     def power(self) -> _Node:
         base = self.atom()
@@ -229,6 +260,8 @@ class _Parser:
                     f"got {self.describe(etok)}",
                 )
             exp_node = self.unary()
+            if _tree_depth(exp_node) > MAX_TREE_DEPTH:
+                raise self.fail(etok, f"more than {MAX_TREE_DEPTH} nested operations")
             if _variables(exp_node):
                 raise self.fail(etok, "exponents must be constant (no variables)")
             e = _const_value(exp_node)
@@ -253,6 +286,16 @@ class _Parser:
             self.take()
             return node
         raise self.fail(tok, f"expected a number, a variable or '(', got {self.describe(tok)}")
+
+
+def _tree_depth(node: _Node) -> int:
+    """Depth of a parse tree, computed without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        nd, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((child, d + 1) for child in nd[1:] if isinstance(child, tuple))
+    return deepest
 
 
 def _variables(node: _Node) -> set[int]:

@@ -4,6 +4,18 @@ loss plateaus, P1 Theorem 4.1) and a brute-force utility for checking them (docs
 from __future__ import annotations
 
 from groupcomp.theory.agf import AGFResult, simulate
+from groupcomp.theory.cogs import (
+    CogsNet,
+    LossDecomposition,
+    constraint_residuals,
+    loss_decomposition,
+    z_f6,
+    z_f46,
+    z_memorisation,
+    z_nu,
+    z_syn,
+    z_xi,
+)
 from groupcomp.theory.constructions import (
     IrrepTerms,
     exact_sizes,
@@ -24,6 +36,16 @@ from groupcomp.theory.utility import UtilityMaximum, maximize_utility, utility
 
 __all__ = [
     "AGFResult",
+    "CogsNet",
+    "LossDecomposition",
+    "constraint_residuals",
+    "loss_decomposition",
+    "z_f6",
+    "z_f46",
+    "z_memorisation",
+    "z_nu",
+    "z_syn",
+    "z_xi",
     "IrrepTerms",
     "Staircase",
     "UtilityMaximum",

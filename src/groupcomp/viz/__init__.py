@@ -7,6 +7,12 @@ Colours per irrep come from :func:`irrep_colors` and are shared by all figures.
 
 from __future__ import annotations
 
+from groupcomp.viz.cogs import (
+    order_histogram_figure,
+    residuals_figure,
+    shares_figure,
+    sp_dynamics_figure,
+)
 from groupcomp.viz.figures import (
     accuracy_figure,
     loss_figure,
@@ -14,19 +20,25 @@ from groupcomp.viz.figures import (
     save_figure,
     staircase_figure,
 )
+from groupcomp.viz.grokking import grokking_scaling_figure
 from groupcomp.viz.runs import power_curves_figure, run_figures, write_run_figures
 from groupcomp.viz.scaling import scaling_figure
 from groupcomp.viz.style import irrep_colors
 
 __all__ = [
     "accuracy_figure",
+    "grokking_scaling_figure",
     "irrep_colors",
     "loss_figure",
+    "order_histogram_figure",
     "power_curves_figure",
     "power_figure",
+    "residuals_figure",
     "run_figures",
     "save_figure",
     "scaling_figure",
+    "shares_figure",
+    "sp_dynamics_figure",
     "staircase_figure",
     "write_run_figures",
 ]

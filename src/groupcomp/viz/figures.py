@@ -97,6 +97,8 @@ class _Theory:
     order: list[list[int]]
     plateaus: np.ndarray  # (len(order) + 1,)
     drop_steps: list[float | None]  # (len(order),), None where not predicted
+    staircase: bool = True  # the theory predicts a staircase for this network
+    reason: str = ""  # why not (theory["scope"]["reason"])
 
     @property
     def n_drops(self) -> int:
@@ -143,7 +145,15 @@ def _parse_theory(theory: Any) -> _Theory:
         for i, d in enumerate(raw):
             if d is not None and math.isfinite(float(d)):
                 drops[i] = float(d)
-    return _Theory(labels, order, plateaus, drops)
+    scope = theory.get("scope") if isinstance(theory.get("scope"), Mapping) else {}
+    return _Theory(
+        labels,
+        order,
+        plateaus,
+        drops,
+        staircase=bool(scope.get("order", True)),
+        reason=str(scope.get("reason", "")),
+    )
 
 
 def _clipper(floor: float | None):
@@ -173,26 +183,57 @@ def _legend_outside(ax: Axes, extra: Sequence[Line2D] = ()) -> None:
         )
 
 
+def _spread(values: Sequence[float], gap: float) -> list[float]:
+    """Positions as close as possible to ``values`` with consecutive ones at least ``gap``
+    apart (same order; used to keep labels from overlapping)."""
+    idx = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    prev = -math.inf
+    for i in idx:
+        out[i] = max(values[i], prev + gap)
+        prev = out[i]
+    return out
+
+
 def _draw_theory_on_loss(
-    ax: Axes, th: _Theory, xlo: float, xhi: float, clip, colors: dict[str, str]
+    ax: Axes,
+    th: _Theory,
+    xlo: float,
+    xhi: float,
+    clip,
+    colors: dict[str, str],
+    *,
+    logy: bool,
+    y_span: tuple[float, float],
 ) -> None:
-    """Dashed plateau segments, dotted predicted drops, "→ learn X" annotations."""
-    drops_x = [None if d is None else d + 1.0 for d in th.drop_steps]
-    known = [d for d in drops_x if d is not None]
-    if known:
-        xlo = min(xlo, min(known) / 2.0)
-        xhi = max(xhi, max(known) * 2.0)
-    levels = clip(th.plateaus)
+    """Plateau levels as dashed lines across the whole run, each labelled at the right edge
+    with its value and the irreps learned before it (labels spread so they never overlap);
+    predicted drops as triangles on the top edge, labels staggered when drops are close."""
+    if not th.staircase:
+        ax.axhline(
+            float(clip(th.plateaus[0])),
+            ls=THEORY_LS,
+            lw=THEORY_LW,
+            color=THEORY_COLOR,
+            gid="theory-plateau",
+            label="initial loss (theory: no staircase)",
+            zorder=3,
+        )
+        if th.reason:
+            ax.text(
+                0.02,
+                0.03,
+                "theory: " + th.reason,
+                transform=ax.transAxes,
+                fontsize=7,
+                color=THEORY_COLOR,
+                gid="theory-scope",
+            )
+        return
+    levels = np.asarray(clip(th.plateaus), dtype=float)
     for i, y in enumerate(levels):
-        start = drops_x[i - 1] if i > 0 else xlo
-        end = drops_x[i] if i < th.n_drops else xhi
-        x0 = xlo if start is None else start
-        x1 = xhi if end is None else end
-        if x1 <= x0:  # inconsistent (non-monotone) drop steps: fall back to full width
-            x0, x1 = xlo, xhi
-        ax.plot(
-            [x0, x1],
-            [y, y],
+        ax.axhline(
+            y,
             ls=THEORY_LS,
             lw=THEORY_LW,
             color=THEORY_COLOR,
@@ -200,35 +241,146 @@ def _draw_theory_on_loss(
             label="theory plateaus" if i == 0 else "_nolegend_",
             zorder=3,
         )
-        if i < th.n_drops:
-            first = th.group_first_label(i)
-            col = colors.get(first, THEORY_COLOR) if first is not None else THEORY_COLOR
-            ax.annotate(
-                f"→ learn {th.group_text(i)}",
-                xy=(x1, y),
-                xytext=(-2, 2),
-                textcoords="offset points",
-                ha="right",
-                va="bottom",
-                fontsize=7,
-                color=col,
-                gid="theory-annotation",
-            )
-    first_drop = True
-    for i, d in enumerate(drops_x):
-        if d is None:
-            continue
-        first = th.group_first_label(i)
-        ax.axvline(
-            d,
-            ls=DROP_LS,
-            lw=1.0,
-            color=colors.get(first, THEORY_COLOR) if first is not None else THEORY_COLOR,
-            gid="theory-drop",
-            label="predicted drops" if first_drop else "_nolegend_",
-            zorder=2,
+    # level labels at the right edge, spread in (log) y so that they do not overlap
+    lo, hi = y_span
+    if logy:
+        pos = np.log10(np.maximum(levels, 1e-300))
+        span = max(math.log10(hi) - math.log10(lo), 1e-9)
+    else:
+        pos = levels
+        span = max(hi - lo, 1e-12)
+    placed = _spread(list(pos), 0.055 * span)
+    for i, yp in enumerate(placed):
+        text = f"{th.plateaus[i]:.3g}"
+        if i > 0:
+            text += f" after {th.group_text(i - 1)}"
+        first = th.group_first_label(i - 1) if i > 0 else None
+        ax.text(
+            0.995,
+            10**yp if logy else yp,
+            text,
+            transform=ax.get_yaxis_transform(),
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color=colors.get(first, THEORY_COLOR) if first else THEORY_COLOR,
+            gid="theory-annotation",
+            zorder=6,
         )
-        first_drop = False
+    # predicted drops: marks on the top edge, labels staggered when close in log x
+    known = [(i, d + 1.0) for i, d in enumerate(th.drop_steps) if d is not None]
+    tops = _spread([math.log10(x) for _, x in known], 0.0)  # keep order
+    last_x, row = -math.inf, 0
+    for j, (i, x) in enumerate(known):
+        row = row + 1 if tops[j] - last_x < 0.35 else 0
+        last_x = tops[j]
+        first = th.group_first_label(i)
+        col = colors.get(first, THEORY_COLOR) if first is not None else THEORY_COLOR
+        ax.plot(
+            [x],
+            [1.0],
+            marker="v",
+            ms=7,
+            color=col,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            gid="theory-drop",
+            label="predicted drops (closed form)" if j == 0 else "_nolegend_",
+            zorder=5,
+        )
+        ax.text(
+            x,
+            1.035 + 0.045 * (row % 3),
+            th.group_text(i),
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color=col,
+            gid="theory-drop-label",
+        )
+
+
+def _draw_observed(ax: Axes, steps_loss: pd.Series, observed: Mapping | None, clip) -> None:
+    """Hollow circles on the loss curve at the observed drops."""
+    if not observed:
+        return
+    drops = [d for d in (observed.get("drop_steps") or []) if d is not None]
+    if not drops or steps_loss.empty:
+        return
+    idx = steps_loss.index.to_numpy()
+    xs, ys = [], []
+    for d in drops:
+        j = int(np.searchsorted(idx, d).clip(0, len(idx) - 1))
+        xs.append(float(idx[j]) + 1.0)
+        ys.append(float(clip(steps_loss.iloc[j])))
+    ax.plot(
+        xs,
+        ys,
+        ls="none",
+        marker="o",
+        ms=8,
+        mfc="none",
+        mec="#444444",
+        mew=1.2,
+        gid="observed-drop",
+        label="observed drops",
+        zorder=6,
+    )
+
+
+def _draw_stability(ax: Axes, stability: Mapping | None, clip) -> None:
+    """A red cross at the worst spike of every unstable seed; a note when the run ends
+    mid-drop."""
+    if not stability:
+        return
+    first = True
+    for st in stability.get("per_seed") or []:
+        if st.get("stable", True) or st.get("worst_step") is None:
+            continue
+        x, y = float(st["worst_step"]) + 1.0, float(clip(st["worst_loss"]))
+        ax.plot(
+            [x],
+            [y],
+            ls="none",
+            marker="x",
+            ms=9,
+            mew=2,
+            color="#d7191c",
+            gid="spike",
+            label="loss spike (run unstable)" if first else "_nolegend_",
+            zorder=7,
+        )
+        ax.annotate(
+            f"spike {st['worst_from']:.3g} → {st['worst_loss']:.3g}",
+            xy=(x, y),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=7,
+            color="#d7191c",
+            gid="spike-label",
+        )
+        first = False
+    if stability.get("ends_mid_drop"):
+        ax.text(
+            0.995,
+            0.03,
+            "loss still falling at the end: the last plateau is not reached",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=7,
+            color="#d7191c",
+            gid="mid-drop",
+        )
+
+
+def _top_and_others(peaks: Mapping[str, float], top: int = 8) -> tuple[list[str], list[str]]:
+    """The ``top`` labels by peak (in their original order) and the rest."""
+    labels = list(peaks)
+    if len(labels) <= top + 1:
+        return labels, []
+    best = set(sorted(labels, key=lambda lab: -peaks[lab])[:top])
+    return [lab for lab in labels if lab in best], [lab for lab in labels if lab not in best]
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -242,6 +394,9 @@ def loss_figure(
     logy: bool = True,
     show_irreps: bool = True,
     agf_curve: tuple[Sequence[float], Sequence[float]] | None = None,
+    observed: Mapping | None = None,
+    stability: Mapping | None = None,
+    top_irreps: int = 8,
 ) -> Figure:
     """Training loss (mean-MSE) against ``step + 1`` on a log axis, with the theory staircase.
 
@@ -249,19 +404,24 @@ def loss_figure(
         metrics: one row per ``(step, seed)`` with columns ``step``, ``loss`` and optionally
             ``seed`` and ``irrep_loss/<label>`` (NaN where not logged).
         theory: ``Staircase.to_dict()`` (keys ``irrep_labels``, ``order``, ``plateaus_mse``,
-            optional ``drop_steps``), or an object with ``to_dict()``.
+            optional ``drop_steps`` and ``scope``), or an object with ``to_dict()``.
         title: axes title.
-        logy: log y axis; all curves and plateaus are then clipped at
-            ``LOG_FLOOR_REL × initial loss`` so that zero losses still plot.
-        show_irreps: draw the per-irrep loss curves (mean over seeds, markers at logged steps).
+        logy: log y axis; values below ``LOG_FLOOR_REL × initial loss`` are drawn on that
+            floor, which is then shown as a grey line (``gid="log-floor"``).
+        show_irreps: draw the per-irrep loss curves (mean over seeds, markers at logged steps):
+            the ``top_irreps`` with the largest initial loss, the others summed as one grey
+            curve (``gid="irrep-loss:others"``).
         agf_curve: ``(steps, loss)`` of an AGF simulation (``AGFResult.curve()``), drawn as a
             dash-dotted staircase (``gid="agf-curve"``).
+        observed: the summary's ``observed`` section: hollow circles at the observed drops.
+        stability: the summary's ``stability`` section: a red cross at every spike.
 
     The mean over seeds is bold black (``gid="loss-mean"``); with several seeds each seed is a
-    thin transparent line (``gid="loss-seed"``). Theory plateaus are dashed horizontal segments
-    (``gid="theory-plateau"``) between predicted drops (full width where a drop step is not
-    given), each annotated with the irreps learned at the drop that ends it; predicted drop
-    steps are dotted vertical lines (``gid="theory-drop"``).
+    thin transparent line (``gid="loss-seed"``). Theory plateaus are dashed horizontal lines
+    across the run (``gid="theory-plateau"``), labelled at the right edge; predicted drop
+    steps are triangles on the top edge (``gid="theory-drop"``). Where the theory predicts no
+    staircase (``theory["scope"]["order"]`` false: other activations, linear networks) only
+    the initial level is drawn, with the reason.
     """
     _require_columns(metrics, ["step", "loss"], "loss_figure")
     df = metrics
@@ -276,6 +436,19 @@ def loss_figure(
     if logy:
         floor = _log_floor(initial, float(th.plateaus[0]) if th else math.nan)
     clip = _clipper(floor)
+
+    irrep_means: dict[str, pd.Series] = {}
+    if show_irreps:
+        for col, lab in zip(irrep_cols, col_labels, strict=True):
+            m = _mean_over_seeds(df, "step", col)
+            if not m.empty:
+                irrep_means[lab] = m
+    peaks = {lab: _first_finite(m.to_numpy()) for lab, m in irrep_means.items()}
+    peaks = {lab: v if math.isfinite(v) else 0.0 for lab, v in peaks.items()}
+    top = max(peaks.values(), default=0.0)
+    # irreps the target does not contain (zero initial loss) have nothing to show
+    peaks = {lab: v for lab, v in peaks.items() if v > 1e-12 * top} if top > 0 else peaks
+    shown, others = _top_and_others(peaks, top_irreps)
 
     with style_context():
         fig, ax = new_figure(figsize=(7.2, 4.2))
@@ -303,27 +476,42 @@ def loss_figure(
             label=f"loss (mean of {n_seeds} seeds)" if n_seeds > 1 else "loss",
             zorder=4,
         )
-        if show_irreps:
-            for col, lab in zip(irrep_cols, col_labels, strict=True):
-                m = _mean_over_seeds(df, "step", col)
-                if m.empty:
-                    continue
-                ax.plot(
-                    m.index.to_numpy() + 1.0,
-                    clip(m.to_numpy()),
-                    lw=1.1,
-                    marker="o",
-                    ms=3,
-                    color=colors[lab],
-                    gid=f"irrep-loss:{lab}",
-                    label=f"loss in {lab}",
-                    zorder=3,
-                )
+        for lab in shown:
+            m = irrep_means[lab]
+            ax.plot(
+                m.index.to_numpy() + 1.0,
+                clip(m.to_numpy()),
+                lw=1.1,
+                marker="o",
+                ms=3,
+                color=colors[lab],
+                gid=f"irrep-loss:{lab}",
+                label=f"loss in {lab}",
+                zorder=3,
+            )
+        if others:
+            total = sum(irrep_means[lab] for lab in others)
+            ax.plot(
+                total.index.to_numpy() + 1.0,
+                clip(total.to_numpy()),
+                lw=1.1,
+                marker="o",
+                ms=2,
+                color="#999999",
+                gid="irrep-loss:others",
+                label=f"loss in {len(others)} other irreps (sum)",
+                zorder=3,
+            )
+        steps = df["step"].dropna().to_numpy(dtype=float)
+        xlo = float(steps.min()) + 1.0 if steps.size else 1.0
+        xhi = float(steps.max()) + 1.0 if steps.size else 10.0
+        finite = mean.to_numpy()[np.isfinite(mean.to_numpy())]
+        y_hi = max(float(finite.max()) if finite.size else 1.0, initial if initial > 0 else 1.0)
+        y_lo = floor if floor is not None else (float(finite.min()) if finite.size else 0.0)
         if th is not None:
-            steps = df["step"].dropna().to_numpy(dtype=float)
-            xlo = float(steps.min()) + 1.0 if steps.size else 1.0
-            xhi = float(steps.max()) + 1.0 if steps.size else 10.0
-            _draw_theory_on_loss(ax, th, xlo, xhi, clip, colors)
+            _draw_theory_on_loss(
+                ax, th, xlo, xhi, clip, colors, logy=logy, y_span=(max(y_lo, 1e-300), y_hi)
+            )
         if agf_curve is not None:
             xs, ys = (np.asarray(v, dtype=float) for v in agf_curve)
             ax.plot(
@@ -336,6 +524,18 @@ def loss_figure(
                 label="AGF simulation",
                 zorder=2,
             )
+        _draw_observed(ax, mean, observed, clip)
+        _draw_stability(ax, stability, clip)
+        if floor is not None and finite.size and float(finite.min()) < floor:
+            ax.axhline(
+                floor,
+                ls=":",
+                lw=1.0,
+                color="#999999",
+                gid="log-floor",
+                label=f"axis floor ({LOG_FLOOR_REL:g} x initial): lower values drawn on it",
+                zorder=1,
+            )
 
         ax.set_xscale("log")
         if logy:
@@ -343,7 +543,8 @@ def loss_figure(
         ax.set_xlabel("step + 1")
         ax.set_ylabel("loss (mean-MSE)")
         if title:
-            ax.set_title(title)
+            # above the drop labels on the top edge
+            ax.set_title(title, pad=26 if th is not None and th.staircase else 6)
         _legend_outside(ax)
     return fig
 
@@ -355,6 +556,7 @@ def power_figure(
     *,
     title: str | None = None,
     logy: bool = False,
+    top_irreps: int = 8,
 ) -> Figure:
     """Learned power per irrep (``power/<label>``, mean over seeds) against ``step + 1`` (log).
 
@@ -369,7 +571,9 @@ def power_figure(
         logy: log y axis (values clipped at ``LOG_FLOOR_REL ×`` the largest power).
 
     Irreps whose template power and learned power are both ~0 (≤ 1e-8 × the largest power in
-    the figure) are left out; if everything is zero only the trivial irrep is kept.
+    the figure) are left out; if everything is zero only the trivial irrep is kept. Of more
+    than ``top_irreps + 1`` irreps, the ``top_irreps`` largest are drawn and the others summed
+    into one grey curve (``gid="learned-power:others"``).
     """
     _require_columns(metrics, ["step"], "power_figure")
     labels = [str(x) for x in labels]
@@ -405,6 +609,7 @@ def power_figure(
         keep = [lab for lab in labels if peaks[lab] > 1e-8 * scale]
     else:
         keep = ["trivial"] if "trivial" in labels else labels[:1]
+    keep, others = _top_and_others({lab: peaks[lab] for lab in keep}, top_irreps)
 
     floor = LOG_FLOOR_REL * scale if (logy and scale > 0) else (1e-12 if logy else None)
     clip = _clipper(floor)
@@ -442,6 +647,30 @@ def power_figure(
         ax.set_ylabel("power")
         if title:
             ax.set_title(title)
+        if others:
+            summed = [learned[lab] for lab in others if lab in learned]
+            if summed:
+                total = sum(summed)
+                ax.plot(
+                    total.index.to_numpy() + 1.0,
+                    clip(total.to_numpy()),
+                    lw=1.1,
+                    marker="o",
+                    ms=2,
+                    color="#999999",
+                    gid="learned-power:others",
+                    label=f"{len(others)} other irreps (sum)",
+                    zorder=3,
+                )
+            ax.axhline(
+                float(clip(sum(float(tp[labels.index(lab)]) for lab in others))),
+                ls=THEORY_LS,
+                lw=THEORY_LW,
+                color="#999999",
+                gid="template-power:others",
+                label="_nolegend_",
+                zorder=2,
+            )
         proxy = Line2D([], [], ls=THEORY_LS, lw=THEORY_LW, color=THEORY_COLOR, label="template")
         _legend_outside(ax, [proxy])
     return fig

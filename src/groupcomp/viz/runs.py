@@ -51,6 +51,13 @@ def power_curves_figure(metrics: pd.DataFrame, labels: list[str], *, title: str 
             series[lab] = m
             peak = max(peak, float(m.max()))
         floor = 1e-6 * peak if peak > 0 else 1e-12
+        if len(series) > 9:  # the 8 largest by final power, the others summed
+            best = sorted(series, key=lambda lab: -float(series[lab].iloc[-1]))[:8]
+            rest = [lab for lab in series if lab not in best]
+            total = sum(series[lab] for lab in rest)
+            series = {lab: series[lab] for lab in series if lab in best}
+            series[f"{len(rest)} others (sum)"] = total
+            colors[f"{len(rest)} others (sum)"] = "#999999"
         for lab, m in series.items():
             ax.plot(
                 m.index.to_numpy() + 1.0,
@@ -68,8 +75,7 @@ def power_curves_figure(metrics: pd.DataFrame, labels: list[str], *, title: str 
         ax.set_ylabel("power of input weights (sum over neurons)")
         if title:
             ax.set_title(title)
-        if len(series) <= 14:
-            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
     return fig
 
 
@@ -91,7 +97,14 @@ def run_figures(metrics: pd.DataFrame, summary: Mapping[str, Any]) -> dict[str, 
         raise RunFolderError("summary: a sequence run's summary has no 'theory' section")
     agf = summary.get("agf")
     curve = (agf["curve_steps"], agf["curve_loss"]) if agf and "curve_steps" in agf else None
-    figs["loss"] = loss_figure(metrics, theory, title=title, agf_curve=curve)
+    figs["loss"] = loss_figure(
+        metrics,
+        theory,
+        title=title + (" - UNSTABLE" if summary.get("status") == "unstable" else ""),
+        agf_curve=curve,
+        observed=summary.get("observed"),
+        stability=summary.get("stability"),
+    )
     figs["power"] = power_figure(
         metrics, theory["powers"], theory["irrep_labels"], title=title, logy=True
     )

@@ -7,8 +7,10 @@ is written (use :func:`groupcomp.viz.save_figure`). Every artist carries a ``gid
 * width panel (log y): ``"two-layer-width"``, ``"rnn-width"``, ``"tree-width"`` (shared block),
   ``"tree-parallel-width"`` (widest level of the un-shared tree), ``"two-layer-fit"`` (the
   least-squares exponential of ``table.attrs["two_layer_width_fit"]``), ``"trained-width"``
-  (markers: smallest trained two-layer width per k) and ``"trained-none"`` (open markers at the
-  largest width tried where no candidate reached the target);
+  (markers: smallest trained two-layer width per k; ``"trained-width:rnn"`` /
+  ``"trained-width:tree"`` when ``trained`` has a ``model`` column) and ``"trained-none"``
+  (open markers at the largest width tried where no candidate reached the target; likewise
+  ``"trained-none:rnn"`` ...);
 * depth panel: ``"two-layer-depth"`` (1), ``"rnn-steps"`` (``k − 1``), ``"tree-depth"``
   (``⌈log₂ k⌉``).
 """
@@ -32,6 +34,7 @@ _TWO_LAYER = "#d62728"
 _RNN = "#1f77b4"
 _TREE = "#2ca02c"
 _TRAINED = "#000000"
+_MODEL_COLORS = {"two_layer": _TWO_LAYER, "rnn": _RNN, "tree": _TREE}
 
 _TABLE_COLUMNS = (
     "k",
@@ -130,34 +133,49 @@ def scaling_figure(
                 gid="two-layer-fit",
             )
         if trained is not None and len(trained):
-            tr = trained.sort_values("k")
-            sw = tr["smallest_width"].to_numpy(dtype=np.float64)
-            tk = tr["k"].to_numpy(dtype=np.float64)
-            found = np.isfinite(sw)
-            if found.any():
-                ax_w.plot(
-                    tk[found],
-                    sw[found],
-                    "D",
-                    ls="none",
-                    color=_TRAINED,
-                    ms=6,
-                    label="two-layer, trained (smallest)",
-                    gid="trained-width",
+            models = (
+                [(m, g) for m, g in trained.groupby("model", sort=False)]
+                if "model" in trained.columns
+                else [("two_layer", trained)]
+            )
+            for model, tr in models:
+                tr = tr.sort_values("k")
+                sw = tr["smallest_width"].to_numpy(dtype=np.float64)
+                tk = tr["k"].to_numpy(dtype=np.float64)
+                found = np.isfinite(sw)
+                color = _MODEL_COLORS.get(str(model), _TRAINED) if len(models) > 1 else _TRAINED
+                suffix = "" if model == "two_layer" else f":{model}"
+                name = {"two_layer": "two-layer", "rnn": "RNN"}.get(str(model), str(model))
+                if found.any():
+                    ax_w.plot(
+                        tk[found],
+                        sw[found],
+                        "D",
+                        ls="none",
+                        color=color,
+                        mec=_TRAINED,
+                        ms=6,
+                        label=f"{name}, trained (smallest)",
+                        gid="trained-width" + suffix,
+                    )
+                tried = (
+                    tr["max_width_tried"].to_numpy(dtype=np.float64)
+                    if "max_width_tried" in tr.columns
+                    else np.full(len(tr), np.nan)
                 )
-            if (~found).any() and "max_width_tried" in tr.columns:
-                mx = tr["max_width_tried"].to_numpy(dtype=np.float64)[~found]
-                ax_w.plot(
-                    tk[~found],
-                    mx,
-                    "D",
-                    ls="none",
-                    mfc="none",
-                    color=_TRAINED,
-                    ms=6,
-                    label="trained: none ≤ this width",
-                    gid="trained-none",
-                )
+                none = ~found & np.isfinite(tried)
+                if none.any():
+                    ax_w.plot(
+                        tk[none],
+                        tried[none],
+                        "D",
+                        ls="none",
+                        mfc="none",
+                        color=color,
+                        ms=6,
+                        label=f"{name} trained: none ≤ this width",
+                        gid="trained-none" + suffix,
+                    )
         ax_w.set_yscale("log")
         ax_w.set_xlabel("sequence length k")
         ax_w.set_ylabel("hidden width")
