@@ -494,7 +494,7 @@ def _cmd_scaling(args: argparse.Namespace, overrides: list[str]) -> int:
         cols += ["tree_width", "tree_depth", "two_layer_params", "rnn_params", "tree_params"]
         print(res.table[[c for c in cols if c in res.table]].to_string(index=False))
         fit = res.table.attrs.get("two_layer_width_fit", {})
-        if fit:
+        if fit and fit.get("base") is not None and fit.get("r2") is not None:
             print(f"two-layer width grows ≈ {fit['base']:.3g}× per unit k (fit r² {fit['r2']:.4f})")
         if res.trained is not None:
             print("\nsmallest trained width reaching the target (every larger candidate too):")

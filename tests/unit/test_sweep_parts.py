@@ -253,3 +253,28 @@ def test_smallest_widths_from_a_results_table() -> None:
     assert math.isnan(worse.loc[("rnn", 2), "smallest_width"])
     with pytest.raises(ConfigError, match="criterion"):
         smallest_widths(t, target=1e-2, criterion="best")
+
+
+def test_scaling_figure_draws_each_models_trained_widths() -> None:
+    from groupcomp.analysis import scaling_table
+    from groupcomp.groups import parse
+    from groupcomp.viz import scaling_figure
+
+    G = parse("D3")
+    x = np.random.default_rng(0).normal(size=G.order)  # generic: every x̂[π] invertible
+    table = scaling_table(G, x, [2, 3, 4])
+    trained = pd.DataFrame(
+        {
+            "model": ["two_layer"] * 3 + ["rnn"] * 3,
+            "k": [2, 3, 4] * 2,
+            "smallest_width": [14.0, 51.0, math.nan, 14.0, 18.0, 27.0],
+            "max_width_tried": [36, 136, 528, 36, 36, 36],
+        }
+    )
+    ax = scaling_figure(table, trained).axes[0]
+    lines = {ln.get_gid(): ln for ln in ax.lines}
+    assert list(lines["trained-width:rnn"].get_ydata()) == [14.0, 18.0, 27.0]
+    assert list(lines["trained-width"].get_ydata()) == [14.0, 51.0]
+    assert list(lines["trained-none"].get_ydata()) == [528.0]  # two-layer k=4: none ≤ 528
+    # side by side at each k
+    assert np.all(lines["trained-width"].get_xdata() < lines["trained-width:rnn"].get_xdata()[:2])

@@ -24,6 +24,7 @@ from groupcomp.config.loader import (
     MAX_THREADS,
     _check_betas,
     _check_name,
+    _short,
     check_device,
     check_float,
     check_int,
@@ -223,7 +224,7 @@ def _get(cfg: Any, key: str) -> Any:
 
 def _require(cond: bool, key: str, what: str, value: Any) -> None:
     if not cond:
-        raise ConfigError(f"{key}: {what}, got {value!r}")
+        raise ConfigError(f"{key}: {what}, got {_short(value)}")
 
 
 #: domain parameter names (tasks.arithmetic) → the user's config keys
@@ -267,7 +268,7 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
         value = _get(c, key)
         if value not in allowed:
             raise ConfigError(
-                f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
+                f"{key}: {_short(value)} is not allowed; allowed values: {', '.join(allowed)}"
             )
     check_device("train.device", c.train.device)
     _check_name(c.preset, "preset")
@@ -320,7 +321,7 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
     check_float(s.offset, "split.offset", "a number > 0", lambda v: v > 0)
     check_int(s.seed, "split.seed", 0, MAX_SEED, null="each member's training seed")
     if not isinstance(c.group, str):
-        raise ConfigError(f"group: must be a group spec string such as Z23, got {c.group!r}")
+        raise ConfigError(f"group: must be a group spec string such as Z23, got {_short(c.group)}")
     # the task and the split sizes (parses group and expression)
     from groupcomp.tasks.arithmetic import make_task, split_counts
 

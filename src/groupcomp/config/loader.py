@@ -649,7 +649,7 @@ def validate(cfg: DictConfig | RunConfig) -> None:
             value = getattr(value, part)
         if value not in allowed:
             raise ConfigError(
-                f"{key}: {value!r} is not allowed; allowed values: {', '.join(allowed)}"
+                f"{key}: {_short(value)} is not allowed; allowed values: {', '.join(allowed)}"
             )
     check_device("train.device", c.train.device)
     _check_name(c.preset, "preset")
@@ -659,6 +659,13 @@ def validate(cfg: DictConfig | RunConfig) -> None:
     check_float(c.optim.lr, "optim.lr", "a number > 0", lambda v: v > 0, auto=True)
     check_float(c.optim.momentum, "optim.momentum", "in [0, 1)", lambda v: 0 <= v < 1)
     check_float(c.optim.weight_decay, "optim.weight_decay", "a number >= 0", lambda v: v >= 0)
+    if c.optim.name in ("auto", "per_neuron_sgd", "hybrid"):  # the per-neuron family
+        _require(
+            c.optim.weight_decay == 0,
+            "optim.weight_decay",
+            f"must be 0 with optim.name={c.optim.name} (per-neuron SGD / hybrid have none)",
+            c.optim.weight_decay,
+        )
     check_float(c.optim.grad_clip, "optim.grad_clip", "a number > 0", lambda v: v > 0, null="off")
     check_float(c.optim.adam_lr, "optim.adam_lr", "a number > 0", lambda v: v > 0, null="1e-3")
     _check_betas(c.optim.betas)

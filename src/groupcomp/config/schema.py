@@ -32,6 +32,7 @@ OptimName = choice("OptimName", tuple(OPTIMIZERS))
 DType = choice("DType", ("float32", "float64"))
 Device = choice("Device", ("cpu", "cuda", "mps"))
 EngineName = choice("EngineName", ("auto", "torch", "numba"))
+AGFActivation = choice("AGFActivation", ("collective", "neuron"))
 
 
 @dataclass
@@ -162,6 +163,9 @@ class TheoryConfig:
     #: also run the AGF simulator (``groupcomp.theory.agf``) with the run's group, template, k,
     #: width, init, seed and optimiser, and draw its staircase on the loss figure
     agf: bool = False
+    #: AGF's activation rule: ``collective`` (the dormant population activates when it removes
+    #: half of an irrep's residual; closer to training, docs/theory.md §4.4) or ``neuron`` (P2)
+    agf_activation: AGFActivation = AGFActivation.collective
 
 
 @dataclass
@@ -200,6 +204,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.dtype": tuple(DType),
     "train.device": tuple(Device),
     "train.engine": tuple(EngineName),
+    "theory.agf_activation": tuple(AGFActivation),
     "kind": ("sequence",),
 }
 

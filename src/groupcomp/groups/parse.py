@@ -99,7 +99,7 @@ _NUMBERED: dict[str, tuple[str, Callable[[int], FiniteGroup]]] = {
     "s": ("symmetric", C.symmetric),
     "a": ("alternating", C.alternating),
 }
-_NUMBERED_RE = re.compile(r"(dic|c|z|d|s|a)_?(\d*)", re.IGNORECASE)
+_NUMBERED_RE = re.compile(r"(dic|c|z|d|s|a)_?(\d*)", re.IGNORECASE | re.ASCII)
 _NAMED: dict[str, Callable[[], FiniteGroup]] = {
     "q8": C.quaternion,
     "o": C.octahedral,
@@ -107,7 +107,7 @@ _NAMED: dict[str, Callable[[], FiniteGroup]] = {
     "i": C.icosahedral,
     "icosahedral": C.icosahedral,
 }
-_SMALL_RE = re.compile(r"smallgroup\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", re.IGNORECASE)
+_SMALL_RE = re.compile(r"smallgroup\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", re.IGNORECASE | re.ASCII)
 
 
 def _accepted_forms() -> str:

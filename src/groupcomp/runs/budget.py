@@ -181,7 +181,7 @@ def _sequence_parts(cfg: Any, n: int, m: int) -> tuple[dict[str, float], dict[st
         "evaluation": S * Be * (5 * n + 2 * H) * b + Be * (k * 8 + n * b) + n * n * b,
     }
     size_key = "task.num_samples" if data == "sampled" else "task.data"
-    if hidden_tensors * H > 4 * outputs * n:
+    if H >= 10 * max(n, 1000):  # an unusually wide model, not the batch, is the problem
         act_key = "model.hidden"
     else:
         act_key = "train.batch_size" if bs is not None else size_key

@@ -524,6 +524,7 @@ class SequenceExperiment(Experiment):
                 optimizer=opt,
                 momentum=float(cfg.optim.momentum),
                 max_steps=float(max(last_step, 1)),
+                activation=str(cfg.theory.agf_activation),
             )
         except GroupcompError as exc:
             return {"error": str(exc)}
@@ -677,7 +678,7 @@ def _build_sequence(cfg: DictConfig) -> SequenceExperiment:
     if not steps_given:
         check_budget(cfg, G)  # the step-dependent parts, now that train.steps is known
     o = cfg.optim
-    optimizer = make_optimizer(
+    optimizer = _optimizer(
         o.name,
         model,
         lr=o.lr,
@@ -889,7 +890,7 @@ def _build_arith(cfg: DictConfig) -> ArithExperiment:
 
     model = batched_model(one, seeds)
     o = cfg.optim
-    optimizer = make_optimizer(
+    optimizer = _optimizer(
         o.name,
         model,
         lr=float(o.lr),
@@ -974,6 +975,19 @@ def experiment_resources(exp: Experiment) -> Any:
         order, n_train = exp.group.order, None  # type: ignore[union-attr]
     m = len(exp.group.irreps()) if exp.group is not None else 0
     return budget.estimate(exp.cfg, order=order, num_irreps=m, n_train=n_train)
+
+
+def _optimizer(name: str, model: torch.nn.Module, **kwargs: Any) -> torch.optim.Optimizer:
+    """:func:`make_optimizer` with its errors naming the config key (``optim.<parameter>``)."""
+    import re
+
+    try:
+        return make_optimizer(name, model, **kwargs)
+    except ConfigError as exc:
+        msg = str(exc)
+        m = re.match(r"^make_optimizer: (\w+)", msg)
+        key = f"optim.{m.group(1)}" if m and m.group(1) in {*kwargs, "name"} else "optim.name"
+        raise ConfigError(f"{key}: {msg.removeprefix('make_optimizer: ')}") from None
 
 
 def build(cfg: DictConfig) -> Experiment:

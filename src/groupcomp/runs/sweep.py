@@ -194,7 +194,11 @@ def _existing(path: Path, cfg: Any) -> str | None:
         raise RunFolderError(f"{path} exists but is not a run folder (no config.yaml); move it")
     old = _flat(OmegaConf.to_container(load_config(str(path / "config.yaml")), resolve=True))
     new = _flat(OmegaConf.to_container(cfg, resolve=True))
-    diff = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    # a value left to ``auto`` (e.g. ``optim.lr=auto``) is resolved when the run is built and
+    # written resolved into config.yaml: it matches whatever value the folder holds
+    diff = [
+        k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and new.get(k) != "auto"
+    ]
     if diff:
         shown = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} here" for k in diff[:3])
         raise RunFolderError(
@@ -256,11 +260,8 @@ def run_job(
         state = _existing(path, cfg)
         if state == "finished":
             s = RunFolder(path).read_summary()
-            out.status, out.final_loss, out.skipped = (
-                str(s.get("status")),
-                s.get("final_loss"),
-                True,
-            )
+            out.status, out.final_loss = str(s.get("status")), s.get("final_loss")
+            out.skipped = True
             if (path / ERROR_FILE).exists():  # e.g. it failed after its summary was written
                 out.status, out.error = "failed", (path / ERROR_FILE).read_text().splitlines()[0]
             return out
@@ -420,8 +421,10 @@ def multirun(
                 overrides=[*hydra_ov, *spec.hydra_overrides, *spec.overrides],
             )
     except MissingConfigException as exc:
+        _remove_if_empty(sweep_dir)
         raise ConfigError(_launcher_hint(exc, spec.hydra_overrides)) from None
     except HydraException as exc:
+        _remove_if_empty(sweep_dir)
         first = str(exc).strip().splitlines()
         raise ConfigError(f"sweep: {first[0] if first else type(exc).__name__}") from None
     except (GroupcompError, KeyboardInterrupt):
@@ -434,6 +437,15 @@ def multirun(
     finally:
         GlobalHydra.instance().clear()
     return SweepResult(sweep_dir, _outcomes(ret, spec.swept, sweep_dir))
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove a sweep folder that nothing was written to (bad Hydra overrides)."""
+    for d in (folder / ".hydra", folder):
+        try:
+            d.rmdir()
+        except OSError:
+            pass  # not empty, or gone: keep
 
 
 def _launcher_hint(exc: Exception, hydra_overrides: Sequence[str]) -> str:

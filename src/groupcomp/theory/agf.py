@@ -139,6 +139,7 @@ Initialisation: ``θ_i(0)`` is drawn exactly as :class:`groupcomp.models.TwoLaye
 
 from __future__ import annotations
 
+import copy
 import math
 import time as _time
 from collections.abc import Iterator
@@ -163,6 +164,7 @@ MAX_SEQUENCES = 200_000
 
 OPTIMIZERS = ("per_neuron", "gd")
 COSTMIN = ("lbfgs", "adam", "gd")
+ACTIVATION_RULES = ("neuron", "collective")
 
 
 def step_time(n: int, lr: float, momentum: float = 0.0) -> float:
@@ -702,6 +704,9 @@ def simulate(
     max_steps: float | None = None,
     max_integration_steps: int = 1_000_000,
     init_params: tuple[np.ndarray, np.ndarray] | None = None,
+    activation: str = "neuron",
+    collective_fraction: float = 0.5,
+    collective_cover: float = 0.9,
 ) -> AGFResult:
     """Simulate AGF (docs/theory.md §4.2; P2 = Kunin et al., arXiv 2506.06489) for the two-layer
     ``z^k`` network on the exhaustive ``k``-fold composition task of ``G`` with ``template``.
@@ -747,6 +752,13 @@ def simulate(
         max_integration_steps: safety limit on the number of dormant-phase integration steps.
         init_params: optional initial ``(W_in (H, k, n), W_out (H, n))`` (or with a leading
             ensemble axis of size 1) instead of drawing them; ``hidden`` is then ignored.
+        activation: ``"neuron"`` (P2's rule: a neuron activates when its own norm reaches 1)
+            or ``"collective"`` (this project's finite-initialisation variant, docs/theory.md
+            §4.4: the dormant neurons activate when their joint output, at their current norms,
+            removes ``collective_fraction`` of some irrep's residual power; the smallest set of
+            them carrying ``collective_cover`` of the population's utility ``Σ s_i^κ U_i``
+            activates, from their current norms). The single-neuron threshold still applies.
+        collective_fraction, collective_cover: the two fractions of ``"collective"``.
 
     Returns:
         :class:`AGFResult`.
@@ -788,8 +800,18 @@ def _simulate(
     max_steps: float | None,
     max_integration_steps: int,
     init_params: tuple[np.ndarray, np.ndarray] | None,
+    activation: str = "neuron",
+    collective_fraction: float = 0.5,
+    collective_cover: float = 0.9,
 ) -> AGFResult:
     wall0 = _time.perf_counter()
+    activation = _check_choice(activation, ACTIVATION_RULES, "activation")
+    if not 0.0 < collective_fraction < 1.0 or not 0.0 < collective_cover <= 1.0:
+        raise ConfigError(
+            "collective_fraction / collective_cover: need 0 < fraction < 1 and 0 < cover <= 1, "
+            f"got {collective_fraction!r}, {collective_cover!r}"
+        )
+    collective = activation == "collective"
     optimizer = _check_choice(optimizer, OPTIMIZERS, "optimizer")
     costmin = _check_choice(costmin, COSTMIN, "costmin")
     x = check_template(G, template)
@@ -872,6 +894,8 @@ def _simulate(
     u_ref = 0.0
     stop_reason = "max_time"
     fixed_speed = None if utilmax_lr is None else utilmax_lr / dt_step
+    pop_norms: dict[int, float] = {}
+    cohort_target: np.ndarray | None = None
 
     while True:
         if loss <= loss_rtol * L0:
@@ -891,6 +915,9 @@ def _simulate(
         s0_d = s0[dormant]
         c_d = thresholds[dormant]
         S_d = S[dormant]
+        if collective:
+            p_res = _residual_power(G, R)
+            p_live = p_res > 1e-9 * max(float(p_res.sum()), 1e-300)
         while True:
             if n_int >= max_integration_steps:
                 stop_reason = "max_integration_steps"
@@ -927,6 +954,8 @@ def _simulate(
                     dt = min(dt, utilmax_tol / dspeed)
             if dt_prev > 0:
                 dt = min(dt, 2.0 * dt_prev)  # grow the step at most ×2 per step
+            if collective and float(np.max(rate_S)) > 0:  # s^κ changes by ≤ 5 % per step
+                dt = min(dt, 0.05 / (kappa * float(np.max(rate_S))))
             if not math.isfinite(t_cross) and turn <= 1e-12 * u_ref * float(speed.max()):
                 stop_reason = "stalled"  # nothing moves and nothing will ever activate
                 break
@@ -949,6 +978,25 @@ def _simulate(
                 tie = max(tie_rtol * t, 1e-12 * t_cross)  # (near-)simultaneous crossings
                 fired = [int(dormant[i]) for i in np.flatnonzero(cross <= t_cross + tie)]
                 break
+            if collective:
+                # the dormant population's joint output at its current norms
+                s_d = _norm_from_S(s0_d, S_d, q)
+                F = prob.output(th * s_d[:, None, None])
+                removed = 1.0 - _residual_power(G, R - F) / np.where(p_live, p_res, 1.0)
+                removed = np.where(p_live, removed, 0.0)
+                if float(np.max(removed)) >= collective_fraction:
+                    # the neurons that carry the irrep whose residual crossed: their utility
+                    # for the residual's component in that irrep
+                    R_pi = R @ fourier.projector(G, int(np.argmax(removed))).T
+                    U_pi, _ = prob.utility_and_grad(th, R_pi)
+                    cohort_target = R_pi
+                    share = s_d**kappa * np.maximum(U_pi, 0.0)
+                    order = np.argsort(-share)
+                    cum = np.cumsum(share[order])
+                    m = int(np.searchsorted(cum, collective_cover * cum[-1])) + 1
+                    fired = sorted(int(dormant[i]) for i in order[:m])
+                    pop_norms = {int(dormant[i]): float(s_d[i]) for i in order[:m]}
+                    break
         theta_bar[dormant] = th
         S[dormant] = S_d
         if not fired:
@@ -960,8 +1008,12 @@ def _simulate(
         for lab in _dominant_irreps(G, theta_bar[idx]):
             if lab not in labels:
                 labels.append(lab)
-        scale = prob.ray_scale(theta_bar[idx], R)
-        scale = np.where(scale > 0, scale, 1.0)
+        if collective and pop_norms:  # the population starts from where it is
+            scale = np.array([pop_norms[int(i)] for i in idx])
+        else:
+            scale = prob.ray_scale(theta_bar[idx], R)
+            scale = np.where(scale > 0, scale, 1.0)
+        pop_norms = {}
         if idx.size > 1:  # several at once: one common factor so that together they fit r best
             f_new = prob.output(theta_bar[idx] * scale[:, None, None])
             lam = float(np.sum(f_new * R)) / max(float(np.sum(f_new * f_new)), 1e-300)
@@ -973,9 +1025,21 @@ def _simulate(
 
         # ---------------------------------------------------- cost minimisation
         aidx = np.flatnonzero(active)
-        theta_act[aidx], loss, n_it = _minimize_cost(
-            prob, theta_act[aidx], costmin, int(costmin_steps), costmin_lr, costmin_tol, L0
-        )
+        if cohort_target is not None:
+            # collective rule: the new cohort fits its irrep's part of the residual, the
+            # earlier cohorts stay (gradient flow turns active neurons towards other irreps
+            # only on the slow time scale of the next drops)
+            sub = copy.copy(prob)
+            sub.Y = cohort_target
+            theta_act[idx], _, n_it = _minimize_cost(
+                sub, theta_act[idx], costmin, int(costmin_steps), costmin_lr, costmin_tol, L0
+            )
+            loss = float(np.mean((prob.Y - prob.output(theta_act[aidx])) ** 2))
+            cohort_target = None
+        else:
+            theta_act[aidx], loss, n_it = _minimize_cost(
+                prob, theta_act[aidx], costmin, int(costmin_steps), costmin_lr, costmin_tol, L0
+            )
         norms = np.linalg.norm(theta_act[aidx].reshape(len(aidx), -1), axis=1)
         jump_index = len(jump_times)
         for i in aidx[norms < collapse_frac * act_norm0[aidx]]:

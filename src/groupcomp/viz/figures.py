@@ -205,7 +205,7 @@ def _draw_theory_on_loss(
     *,
     logy: bool,
     y_span: tuple[float, float],
-) -> None:
+) -> int:
     """Plateau levels as dashed lines across the whole run, each labelled at the right edge
     with its value and the irreps learned before it (labels spread so they never overlap);
     predicted drops as triangles on the top edge, labels staggered when drops are close."""
@@ -229,7 +229,7 @@ def _draw_theory_on_loss(
                 color=THEORY_COLOR,
                 gid="theory-scope",
             )
-        return
+        return 0
     levels = np.asarray(clip(th.plateaus), dtype=float)
     for i, y in enumerate(levels):
         ax.axhline(
@@ -269,11 +269,15 @@ def _draw_theory_on_loss(
         )
     # predicted drops: marks on the top edge, labels staggered when close in log x
     known = [(i, d + 1.0) for i, d in enumerate(th.drop_steps) if d is not None]
-    tops = _spread([math.log10(x) for _, x in known], 0.0)  # keep order
-    last_x, row = -math.inf, 0
+    # a label takes ≈ 0.013 of the axis width per character: stagger labels closer than that
+    x_decades = max(math.log10(max(xhi, xlo * 10) / xlo), 1.0)
+    last_x, last_len, row, rows = -math.inf, 0, 0, 0
     for j, (i, x) in enumerate(known):
-        row = row + 1 if tops[j] - last_x < 0.35 else 0
-        last_x = tops[j]
+        lx = math.log10(x)
+        half = 0.0065 * x_decades * (last_len + len(th.group_text(i)))
+        row = (row + 1) % 2 if lx - last_x < half else 0
+        rows = max(rows, row + 1)
+        last_x, last_len = lx, len(th.group_text(i))
         first = th.group_first_label(i)
         col = colors.get(first, THEORY_COLOR) if first is not None else THEORY_COLOR
         ax.plot(
@@ -290,7 +294,7 @@ def _draw_theory_on_loss(
         )
         ax.text(
             x,
-            1.035 + 0.045 * (row % 3),
+            1.035 + 0.045 * row,
             th.group_text(i),
             transform=ax.get_xaxis_transform(),
             ha="center",
@@ -299,6 +303,7 @@ def _draw_theory_on_loss(
             color=col,
             gid="theory-drop-label",
         )
+    return rows
 
 
 def _draw_observed(ax: Axes, steps_loss: pd.Series, observed: Mapping | None, clip) -> None:
@@ -447,7 +452,7 @@ def loss_figure(
     peaks = {lab: v if math.isfinite(v) else 0.0 for lab, v in peaks.items()}
     top = max(peaks.values(), default=0.0)
     # irreps the target does not contain (zero initial loss) have nothing to show
-    peaks = {lab: v for lab, v in peaks.items() if v > 1e-12 * top} if top > 0 else peaks
+    peaks = {lab: v for lab, v in peaks.items() if v > 1e-6 * top} if top > 0 else peaks
     shown, others = _top_and_others(peaks, top_irreps)
 
     with style_context():
@@ -508,8 +513,9 @@ def loss_figure(
         finite = mean.to_numpy()[np.isfinite(mean.to_numpy())]
         y_hi = max(float(finite.max()) if finite.size else 1.0, initial if initial > 0 else 1.0)
         y_lo = floor if floor is not None else (float(finite.min()) if finite.size else 0.0)
+        label_rows = 0
         if th is not None:
-            _draw_theory_on_loss(
+            label_rows = _draw_theory_on_loss(
                 ax, th, xlo, xhi, clip, colors, logy=logy, y_span=(max(y_lo, 1e-300), y_hi)
             )
         if agf_curve is not None:
@@ -544,7 +550,7 @@ def loss_figure(
         ax.set_ylabel("loss (mean-MSE)")
         if title:
             # above the drop labels on the top edge
-            ax.set_title(title, pad=26 if th is not None and th.staircase else 6)
+            ax.set_title(title, pad=6 + 14 * label_rows)
         _legend_outside(ax)
     return fig
 

@@ -142,6 +142,8 @@ def scaling_figure(
                 tr = tr.sort_values("k")
                 sw = tr["smallest_width"].to_numpy(dtype=np.float64)
                 tk = tr["k"].to_numpy(dtype=np.float64)
+                if len(models) > 1:  # side by side, so equal widths stay visible
+                    tk = tk + {"two_layer": -0.08, "tree": 0.08}.get(str(model), 0.0)
                 found = np.isfinite(sw)
                 color = _MODEL_COLORS.get(str(model), _TRAINED) if len(models) > 1 else _TRAINED
                 suffix = "" if model == "two_layer" else f":{model}"
