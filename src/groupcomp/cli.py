@@ -746,6 +746,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("groupcomp: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``groupcomp groups show S4 | head``)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except MemoryError:
         print(
             "groupcomp: error: out of memory (the estimate of groupcomp.runs.budget was too "

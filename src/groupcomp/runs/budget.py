@@ -5,9 +5,10 @@ irreps): it adds up the big arrays a run allocates, part by part, in bytes. :fun
 compares the total with this machine's limits and raises
 :class:`~groupcomp.errors.ResourceLimitError` naming the key that dominates, the numbers and the
 way out, before anything is built. The estimates are deliberately simple upper-bound-ish
-formulas (within ~2x of measured peaks for the shipped presets); they catch requests that are
-off by orders of magnitude (``model.hidden=100000000``, a 10⁶-element exhaustive set at
-``group=C1000``, ``train.log_points=10⁹``), not a run that needs 90 % of the memory.
+formulas; they catch requests that are off by orders of magnitude (``model.hidden=100000000``,
+a 10⁶-sequence exhaustive set at ``group=C1000``, ``train.steps=10¹¹``), not a run that needs
+90 % of the memory. Measured (peak RSS growth of a short run, Linux, 2 cores): C100 k=2 H=500
+and C30 k=3 H=300 full batch ~370 / ~520 MiB, estimated ~690 / ~760 MiB with the runtime part.
 
 Parts (``b`` bytes per float of ``train.dtype``, ``S`` seeds, ``n`` group order, ``k``
 sequence length, ``H`` hidden width, ``B`` sequences per step, ``m`` irreps, ``T`` steps):
@@ -18,8 +19,9 @@ sequence length, ``H`` hidden width, ``B`` sequences per step, ``m`` irreps, ``T
   tree keep one hidden tensor per composition step);
 * ``evaluation``: the probe's fixed evaluation set (≤ 65536 sequences, ``S·Be·(5n + 2H)·b``);
 * ``records``: the per-step records (``T·S·keys·(b + 4)``) and the metrics table built from them
-  (``(T+1)·S·columns·8``, twice: the frame and its parquet bytes), ``columns`` growing with
-  ``m`` (per-irrep losses and powers);
+  (``(T+1)·S·columns·8``, :data:`FRAME_COPIES` times: arrays, frame, Arrow table, parquet bytes),
+  ``columns`` growing with ``m`` (per-irrep losses and powers);
+* ``runtime``: the loaded libraries (:data:`RUNTIME_BYTES`);
 * disk: every checkpoint holds the model, the optimiser state and the records up to its step.
 
 Limits: memory :func:`memory_limit` (80 % of the physical memory, or the environment variable
@@ -54,6 +56,12 @@ MAX_CHECKPOINTS = 10_000
 MEMORY_FRACTION = 0.8
 #: environment variable overriding the memory limit (GiB)
 MEMORY_ENV = "GROUPCOMP_MEMORY_LIMIT_GB"
+#: copies of the metrics table at a flush: column arrays, DataFrame, Arrow table, parquet bytes
+FRAME_COPIES = 4
+#: what the process itself takes once torch (with ``torch._dynamo``, imported by the first
+#: optimiser), numba, pandas and pyarrow are loaded: ~400-500 MiB measured (RSS growth of a tiny
+#: run) on Linux
+RUNTIME_BYTES = 512 * 2**20
 #: evaluation-set size of the spectral probe (``runs.experiment``)
 _EVAL_MAX = 65536
 _EVAL_ONLINE = 4096
@@ -78,6 +86,7 @@ _WAY_OUT: dict[str, tuple[str, str]] = {
         "metrics table grow with steps x seeds x irreps)",
     ),
     "logs": ("train.log_points", "use fewer train.log_points"),
+    "runtime": ("GROUPCOMP_MEMORY_LIMIT_GB", "raise the limit: the libraries alone take this"),
 }
 
 
@@ -138,12 +147,16 @@ def memory_limit() -> int:
 
 
 def _checkpoint_steps(steps: int, checkpoints: int, every: int | None) -> int:
-    """Number of checkpoint files of a schedule (log-spaced ones, step 0 included, plus one
-    every ``every`` steps); an upper bound, exact up to coinciding steps."""
-    n = min(int(checkpoints), steps + 1) + 1
-    if every:
-        n += steps // int(every) + 1
-    return n
+    """Number of checkpoint files of a schedule: the log-spaced steps (step 0 included, as
+    :func:`groupcomp.training.loop.log_spaced_steps` places them) and one every ``every``
+    steps, counted once where they coincide."""
+    from groupcomp.training.loop import log_spaced_steps
+
+    logs = log_spaced_steps(int(steps), min(int(checkpoints), MAX_CHECKPOINTS + 1))
+    if not every:
+        return len(logs)
+    every = int(every)
+    return steps // every + 1 + int((logs % every != 0).sum())
 
 
 def _sequence_parts(cfg: Any, n: int, m: int) -> tuple[dict[str, float], dict[str, float], dict]:
@@ -257,23 +270,26 @@ def estimate(
         n_all = M ** int(cfg.task.k)
         nt = n_all if n_train is None else int(n_train)
         mem, disk, info = _arith_parts(cfg, M, nt, m)
-        keys, columns = 5, 3 + 5 + m
+        # step, epoch, seed, the 5 records, param_norm, power/*
+        keys, columns = 5, 9 + m
         if steps is None:
             bs = cfg.train.batch_size
             spe = 1 if bs is None else max(1, -(-nt // int(bs)))
             steps = int(cfg.train.epochs) * spe
     else:
         mem, disk, info = _sequence_parts(cfg, int(order), m)
-        keys, columns = 1, 5 + 2 * m + (1 if float(cfg.task.val_fraction) > 0 else 0)
+        # step, seed, loss, loss_p1, eval_loss, param_norm, irrep_loss/* and power/* (, val_loss)
+        keys, columns = 1, 6 + 2 * m + (1 if float(cfg.task.val_fraction) > 0 else 0)
         if steps is None and not is_auto(cfg.train.steps):
             steps = int(cfg.train.steps)
     b, S, params = info["b"], info["S"], info["params"]
     logs = int(cfg.train.log_points) + 2
     mem["logs"] = logs * S * (2 * m + 2) * b
+    mem["runtime"] = RUNTIME_BYTES
     ckpts = 0
     if steps is not None:
         T = int(steps)
-        mem["records"] = T * S * keys * (b + 4) + 2 * (T + 1) * S * columns * 8
+        mem["records"] = T * S * keys * (b + 4) + FRAME_COPIES * (T + 1) * S * columns * 8
         every = cfg.train.checkpoint_every
         ckpts = _checkpoint_steps(T, int(cfg.train.checkpoints), every)
         per_ckpt = 3 * params * b
