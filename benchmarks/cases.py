@@ -85,8 +85,9 @@ def case_train(spec: dict) -> dict:
 
     engine = spec.get("engine", "auto")
     cfg = load_config(spec["preset"], ["train.progress=false", *spec.get("overrides", [])])
-    steps = max(10, int(round(cfg.train.steps * spec.get("steps_scale", 1.0))))
     b = build(cfg)
+    cfg = b.cfg  # train.steps=auto / optim.lr=auto resolved
+    steps = max(10, int(round(int(cfg.train.steps) * spec.get("steps_scale", 1.0))))
     threads = spec.get("threads") or b.threads
     t = _set_threads(threads)
     warm = _warm_kernel(spec["preset"], engine, spec.get("overrides", []))
@@ -139,10 +140,10 @@ def case_e2e(spec: dict) -> dict:
         "preset": spec["preset"],
         "engine": res.summary["engine"],
         "threads": None,
-        "steps": int(cfg.train.steps),
+        "steps": int(res.summary["steps_done"]),
         "wall_s": total,
         "warmup_s": warm,
-        "steps_per_s": cfg.train.steps / res.summary["wall_time_s"],
+        "steps_per_s": res.summary["steps_done"] / res.summary["wall_time_s"],
         "peak_rss_mb": _peak_mb(),
         "note": f"train() incl. outputs; its fit loop {res.summary['wall_time_s']:.3g} s",
     }

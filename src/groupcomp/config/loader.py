@@ -237,6 +237,15 @@ def _short(value: Any, limit: int = 60) -> str:
     return text[: limit - 3] + "..." + f" ({len(text)} characters)"
 
 
+def _short_path(path: Any, limit: int = 100) -> str:
+    """A file path for a message: whole up to ``limit`` characters, else ``'...'`` and its end
+    (the file name is what the user recognises)."""
+    text = str(path)
+    if len(text) <= limit:
+        return repr(text)
+    return repr("..." + text[-(limit - 3) :])
+
+
 @functools.lru_cache(maxsize=256)
 def _type_hints(cls: type) -> dict[str, Any]:
     import typing
@@ -418,12 +427,12 @@ def load_config(
         from pathlib import Path
 
         if Path(preset).suffix in (".yaml", ".yml"):
-            text = read_config_file(preset, f"preset {_short(preset)}")
-            kind = _peek_kind(text, f"preset {_short(preset)}")
+            text = read_config_file(preset, f"preset {_short_path(preset)}")
+            kind = _peek_kind(text, f"preset {_short_path(preset)}")
             if kind and schema is not None and getattr(schema(), "kind", kind) != kind:
                 command = _SCHEMAS[schema_for_kind(kind)].command
                 raise ConfigError(
-                    f"preset: {_short(preset)} is the config of a {kind!r} run; run "
+                    f"preset: {_short_path(preset)} is the config of a {kind!r} run; run "
                     f"`groupcomp {command} {preset}`"
                 )
             if schema is None and kind:
@@ -437,8 +446,8 @@ def load_config(
             if "/" not in preset:
                 text = preset_path(preset, info.command).read_text()
             else:
-                text = read_config_file(preset, f"preset {_short(preset)}")
-        where = f"preset {_short(preset)}"
+                text = read_config_file(preset, f"preset {_short_path(preset)}")
+        where = f"preset {_short_path(preset)}"
         layer = _yaml_layer(text, where)
         _check_raw(layer, where, schema)
         layers.append((where, _rename_keys(layer, info, where)))
