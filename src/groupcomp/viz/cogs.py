@@ -27,6 +27,7 @@ from groupcomp.viz.style import (
     THEORY_LW,
     TRAIN_COLOR,
     new_figure,
+    require_table,
     style_context,
 )
 
@@ -53,16 +54,6 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if not isinstance(ax, Axes):
         raise ShapeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}")
     return ax.figure, ax  # type: ignore[return-value]
-
-
-def _require(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise ShapeError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ShapeError(f"{what}: lacks column(s) {missing}; it has {list(df.columns)}")
-    if len(df) == 0:
-        raise ShapeError(f"{what}: the table is empty")
 
 
 def order_histogram_figure(
@@ -121,7 +112,7 @@ def sp_dynamics_figure(
     ``dynamics``: :func:`groupcomp.analysis.cogs.sp_dynamics` (columns ``epoch``, ``diag``,
     ``offdiag``, ``d``, optionally ``seed``). gids: ``"sp-diag-mean"``, ``"sp-offdiag-mean"``
     (``-seed`` per seed), ``"sp-target"``, ``"sp-zero"``."""
-    _require(dynamics, ["epoch", "diag", "offdiag", "d"], "sp_dynamics_figure")
+    require_table(dynamics, ["epoch", "diag", "offdiag", "d"], "sp_dynamics_figure")
     d = int(dynamics["d"].iloc[0])
     with style_context():
         fig, ax = _axes(ax, (5.0, 3.2))
@@ -151,7 +142,7 @@ def residuals_figure(
 ) -> Figure:
     """Residual of each constraint family of Theorem 1 against epoch (log-log; ``loss on all
     pairs = Σ residual² / d``). gids: ``"res-mean:<family>"``, ``"res-mean:<family>-seed"``."""
-    _require(dynamics, ["epoch", *_RES_COLS], "residuals_figure")
+    require_table(dynamics, ["epoch", *_RES_COLS], "residuals_figure")
     df = dynamics.copy()
     floor = 1e-12
     with style_context():
@@ -178,7 +169,7 @@ def shares_figure(
     ``paper/order-4`` and ``paper/order-6`` columns, drawn as ``"paper-ours"``).
     ``seeds``: the per-seed table of :func:`groupcomp.analysis.cogs.factorize_run`."""
     share_cols = [c for c in seeds.columns if c.startswith("share/")] if len(seeds) else []
-    _require(seeds, ["d", *share_cols] or ["share/order-4"], "shares_figure")
+    require_table(seeds, ["d", *share_cols] or ["share/order-4"], "shares_figure")
     kinds = [c.split("/", 1)[1] for c in share_cols]
     means = [100 * float(seeds[c].mean()) for c in share_cols]
     d = int(seeds["d"].iloc[0])

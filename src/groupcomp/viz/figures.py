@@ -379,6 +379,22 @@ def _draw_stability(ax: Axes, stability: Mapping | None, clip) -> None:
         )
 
 
+def _plot_summed(ax: Axes, series: Sequence[pd.Series], clip, gid: str, label: str) -> None:
+    """One grey curve: the sum of ``series`` (indexed by step) against ``step + 1``."""
+    total = sum(series)
+    ax.plot(
+        total.index.to_numpy() + 1.0,
+        clip(total.to_numpy()),
+        lw=1.1,
+        marker="o",
+        ms=2,
+        color="#999999",
+        gid=gid,
+        label=label,
+        zorder=3,
+    )
+
+
 def _top_and_others(peaks: Mapping[str, float], top: int = 8) -> tuple[list[str], list[str]]:
     """The ``top`` labels by peak (in their original order) and the rest."""
     labels = list(peaks)
@@ -495,17 +511,12 @@ def loss_figure(
                 zorder=3,
             )
         if others:
-            total = sum(irrep_means[lab] for lab in others)
-            ax.plot(
-                total.index.to_numpy() + 1.0,
-                clip(total.to_numpy()),
-                lw=1.1,
-                marker="o",
-                ms=2,
-                color="#999999",
-                gid="irrep-loss:others",
-                label=f"loss in {len(others)} other irreps (sum)",
-                zorder=3,
+            _plot_summed(
+                ax,
+                [irrep_means[lab] for lab in others],
+                clip,
+                "irrep-loss:others",
+                f"loss in {len(others)} other irreps (sum)",
             )
         steps = df["step"].dropna().to_numpy(dtype=float)
         xlo = float(steps.min()) + 1.0 if steps.size else 1.0
@@ -656,17 +667,8 @@ def power_figure(
         if others:
             summed = [learned[lab] for lab in others if lab in learned]
             if summed:
-                total = sum(summed)
-                ax.plot(
-                    total.index.to_numpy() + 1.0,
-                    clip(total.to_numpy()),
-                    lw=1.1,
-                    marker="o",
-                    ms=2,
-                    color="#999999",
-                    gid="learned-power:others",
-                    label=f"{len(others)} other irreps (sum)",
-                    zorder=3,
+                _plot_summed(
+                    ax, summed, clip, "learned-power:others", f"{len(others)} other irreps (sum)"
                 )
             ax.axhline(
                 float(clip(sum(float(tp[labels.index(lab)]) for lab in others))),

@@ -18,15 +18,19 @@ is written (use :func:`groupcomp.viz.save_figure`). Every artist carries a ``gid
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from groupcomp.errors import ShapeError
-from groupcomp.viz.style import THEORY_COLOR, THEORY_LW, new_figure, style_context
+from groupcomp.viz.style import (
+    THEORY_COLOR,
+    THEORY_LW,
+    new_figure,
+    require_table,
+    style_context,
+)
 
 __all__ = ["scaling_figure"]
 
@@ -45,16 +49,6 @@ _TABLE_COLUMNS = (
     "rnn_steps",
     "tree_depth",
 )
-
-
-def _require(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise ShapeError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ShapeError(f"{what}: lacks column(s) {missing}; it has {list(df.columns)}")
-    if len(df) == 0:
-        raise ShapeError(f"{what}: the table is empty")
 
 
 def scaling_figure(
@@ -77,9 +71,9 @@ def scaling_figure(
     Raises:
         ShapeError: missing columns or an empty table.
     """
-    _require(table, _TABLE_COLUMNS, "scaling_figure table")
+    require_table(table, _TABLE_COLUMNS, "scaling_figure table")
     if trained is not None:
-        _require(trained, ("k", "smallest_width"), "scaling_figure trained")
+        require_table(trained, ("k", "smallest_width"), "scaling_figure trained")
     t = table.sort_values("k")
     k = t["k"].to_numpy(dtype=np.float64)
     with style_context():

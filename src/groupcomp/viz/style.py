@@ -21,8 +21,11 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+
+from groupcomp.errors import ShapeError
 
 __all__ = [
     "DROP_LS",
@@ -100,6 +103,17 @@ def style_context() -> Iterator[None]:
     """Apply :func:`rc_params` for the duration of the block (restores the previous state)."""
     with matplotlib.rc_context(rc_params()):
         yield
+
+
+def require_table(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    """Raise :class:`ShapeError` unless ``df`` is a non-empty DataFrame with ``cols``."""
+    if not isinstance(df, pd.DataFrame):
+        raise ShapeError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ShapeError(f"{what}: lacks column(s) {missing}; it has {list(df.columns)}")
+    if len(df) == 0:
+        raise ShapeError(f"{what}: the table is empty")
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] = (6.4, 4.0)):
