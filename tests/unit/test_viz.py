@@ -385,3 +385,7 @@ def test_loss_and_power_figures_group_many_irreps():
     fig = power_figure(df, np.arange(1, 21, dtype=float), labels)
     learned = [ln for ln in _lines(fig, "learned-power:")]
     assert len(learned) == 9
+    # the 12 smallest, power (j + 1)·t for j = 0..11, summed: 78·t at steps 0, 10, 100
+    (others,) = _lines(fig, "learned-power:others")
+    np.testing.assert_allclose(others.get_ydata(), [0.0, 780.0, 7800.0])
+    np.testing.assert_allclose(others.get_xdata(), [1.0, 11.0, 101.0])

@@ -23,7 +23,7 @@ from groupcomp.config.loader import is_auto
 from groupcomp.errors import ConfigError, GroupcompError
 from groupcomp.groups import FiniteGroup, parse
 from groupcomp.models import ArithNet, QuadraticRNN, TreeNet, TwoLayerNet
-from groupcomp.optim import make_optimizer, resolve_optimizer_name
+from groupcomp.optim import make_optimizer
 from groupcomp.runs.summary import RunSummary
 from groupcomp.tasks import SequenceTask
 from groupcomp.tasks.arithmetic import make_split, make_task, split_counts
@@ -272,20 +272,23 @@ class RunPlan:
     auto: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     staircase: Staircase | None = None
+    #: closed-form drop times for the model's initial norm (set by :meth:`resolve_steps`)
+    drop_times: DropTimes | None = None
 
     def resolve_steps(self, cfg: DictConfig, init_norm: float) -> None:
-        """Set ``train.steps`` when it is ``auto`` and warn when a given budget is too short;
-        ``init_norm`` is the model's RMS neuron norm at initialisation."""
+        """Compute the closed-form drop times (:attr:`drop_times`), set ``train.steps`` when it
+        is ``auto`` and warn when a given budget is too short; ``init_norm`` is the model's RMS
+        neuron norm at initialisation."""
         last = None
         if self.scope.times and self.staircase is not None and 0 < init_norm < 1:
-            times = predict_drop_times(
+            self.drop_times = predict_drop_times(
                 self.staircase,
                 lr=float(cfg.optim.lr),
                 init_norm=init_norm,
                 optimizer=self.optimizer,
                 momentum=float(cfg.optim.momentum),
             )
-            known = [v for v in times.steps if v is not None]
+            known = [v for v in self.drop_times.steps if v is not None]
             last = max(known) if known else None
         if is_auto(cfg.train.steps):
             if last is None:
@@ -334,11 +337,9 @@ def plan_run(
     scope = theory_scope(str(m.name), str(m.activation), int(cfg.task.k), opt)
     plan = RunPlan(scope, opt, staircase=staircase)
     k = int(cfg.task.k)
-    if scope.times and opt is not None and G.order**k <= MAX_EXACT_SEQUENCES:
-        plan.stable_lr = stable_lr(
-            G, template, k, optimizer=opt, momentum=float(o.momentum), staircase=staircase
-        )
-    elif scope.times and opt is not None and is_auto(o.lr):
+    # the bound is cheap for n^k up to MAX_EXACT_SEQUENCES (a warning for a given lr); above,
+    # only ``auto`` needs it
+    if scope.times and (G.order**k <= MAX_EXACT_SEQUENCES or is_auto(o.lr)):
         plan.stable_lr = stable_lr(
             G, template, k, optimizer=opt, momentum=float(o.momentum), staircase=staircase
         )
@@ -402,16 +403,7 @@ def predict_run(cfg: DictConfig) -> RunPrediction:
     plan = plan_run(cfg, G, template, staircase)
     init_norm = math.sqrt(2) * float(cfg.model.init_scale)
     plan.resolve_steps(cfg, init_norm)
-    times = None
-    if plan.scope.times and 0 < init_norm < 1:
-        times = predict_drop_times(
-            staircase,
-            lr=float(cfg.optim.lr),
-            init_norm=init_norm,
-            optimizer=plan.optimizer,
-            momentum=float(cfg.optim.momentum),
-        )
-    return RunPrediction(cfg, G, template, staircase, plan, times, init_norm)
+    return RunPrediction(cfg, G, template, staircase, plan, plan.drop_times, init_norm)
 
 
 def build_template(cfg: DictConfig, G: FiniteGroup) -> np.ndarray:
@@ -474,31 +466,10 @@ class SequenceExperiment(Experiment):
     def loss_of(self, model: torch.nn.Module) -> np.ndarray:
         return self.probe(model)["eval_loss"].double().numpy()
 
-    def timed_optimizer(self) -> str | None:
-        """The theory's name (``per_neuron`` / ``gd``) for the run's optimiser, ``None`` when
-        the closed-form times and AGF's time conversion do not apply (adaptive optimisers)."""
-        kind = resolve_optimizer_name(self.cfg.optim.name, self.model)
-        return {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
-
     def predicted_drops(self) -> DropTimes | None:
-        """Closed-form drop steps for the run's optimiser, from the model's actual initial norm
-        (two-layer network with σ = z^k, per-neuron SGD or SGD; ``None`` otherwise)."""
-        cfg = self.cfg
-        if self.plan is not None and not self.plan.scope.times:
-            return None
-        if cfg.model.name != "two_layer" or cfg.model.activation not in ("power", "square"):
-            return None
-        opt = self.timed_optimizer()
-        norm = self.init_norm
-        if opt is None or not 0 < norm < 1:
-            return None
-        return predict_drop_times(
-            self.staircase,
-            lr=cfg.optim.lr,
-            init_norm=norm,
-            optimizer=opt,
-            momentum=cfg.optim.momentum,
-        )
+        """Closed-form drop steps for the run's optimiser and the model's actual initial norm
+        (``None`` where :attr:`RunPlan.scope` says no drop times apply)."""
+        return self.plan.drop_times if self.plan is not None else None
 
     def agf(self, last_step: int) -> dict[str, Any] | None:
         """AGF simulation of the run's setting (``theory.agf=true``), or ``None``."""
@@ -509,7 +480,7 @@ class SequenceExperiment(Experiment):
 
         if cfg.model.name != "two_layer" or cfg.model.activation != "power":
             return {"error": "AGF needs model.name=two_layer with activation=power"}
-        opt = self.timed_optimizer()
+        opt = self.plan.optimizer if self.plan is not None else None
         if opt is None:
             return {"error": f"AGF has no time conversion for optimiser {cfg.optim.name!r}"}
         try:
