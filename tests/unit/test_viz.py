@@ -386,6 +386,10 @@ def test_loss_and_power_figures_group_many_irreps():
     learned = [ln for ln in _lines(fig, "learned-power:")]
     assert len(learned) == 9
     # the 12 smallest, power (j + 1)·t for j = 0..11, summed: 78·t at steps 0, 10, 100
+    assert _lines(fig, "log-floor") == []  # linear axis: no floor
+    fig_log = power_figure(df, np.arange(1, 21, dtype=float), labels, logy=True)
+    (fl,) = _lines(fig_log, "log-floor")  # the learned powers start at 0, below the floor
+    assert float(fl.get_ydata()[0]) == pytest.approx(1e-6 * 20 * 100)
     (others,) = _lines(fig, "learned-power:others")
     np.testing.assert_allclose(others.get_ydata(), [0.0, 780.0, 7800.0])
     np.testing.assert_allclose(others.get_xdata(), [1.0, 11.0, 101.0])

@@ -395,6 +395,20 @@ def _plot_summed(ax: Axes, series: Sequence[pd.Series], clip, gid: str, label: s
     )
 
 
+def _draw_floor(ax: Axes, floor: float) -> None:
+    """The floor of a log axis (:data:`LOG_FLOOR_REL` × the largest level), drawn as such:
+    values below it are drawn on it."""
+    ax.axhline(
+        floor,
+        ls=":",
+        lw=1.0,
+        color="#999999",
+        gid="log-floor",
+        label="axis floor (lower values drawn on it)",
+        zorder=1,
+    )
+
+
 def _top_and_others(peaks: Mapping[str, float], top: int = 8) -> tuple[list[str], list[str]]:
     """The ``top`` labels by peak (in their original order) and the rest."""
     labels = list(peaks)
@@ -544,15 +558,7 @@ def loss_figure(
         _draw_observed(ax, mean, observed, clip)
         _draw_stability(ax, stability, clip)
         if floor is not None and finite.size and float(finite.min()) < floor:
-            ax.axhline(
-                floor,
-                ls=":",
-                lw=1.0,
-                color="#999999",
-                gid="log-floor",
-                label=f"axis floor ({LOG_FLOOR_REL:g} x initial): lower values drawn on it",
-                zorder=1,
-            )
+            _draw_floor(ax, floor)
 
         ax.set_xscale("log")
         if logy:
@@ -679,6 +685,10 @@ def power_figure(
                 label="_nolegend_",
                 zorder=2,
             )
+        if floor is not None and any(
+            np.nanmin(learned[lab].to_numpy(dtype=float)) < floor for lab in keep if lab in learned
+        ):
+            _draw_floor(ax, floor)
         proxy = Line2D([], [], ls=THEORY_LS, lw=THEORY_LW, color=THEORY_COLOR, label="template")
         _legend_outside(ax, [proxy])
     return fig
