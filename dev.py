@@ -37,7 +37,7 @@ def _fingerprint() -> str:
 
 
 def install() -> None:
-    """Create ``.venv`` and install groupcomp (editable) with its test and sweep extras,
+    """Create ``.venv`` and install groupcomp (editable) with its test, sweep and docs extras,
     pinned."""
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return
@@ -54,7 +54,7 @@ def install() -> None:
         "-c",
         "constraints.txt",
         "-e",
-        ".[test,sweep]",
+        ".[test,sweep,docs]",
     )
     STAMP.write_text(_fingerprint())
 

@@ -1,6 +1,9 @@
 """groupcomp benchmarks: ``python -m benchmarks [--quick] [--only NAME ...] [--threads N]``.
 
-Times, in one run on this machine: every preset's full training (steps/s, wall time, peak
+Times, in one run on this machine: whole processes as a user runs them (the import floor
+``python -c "import torch, matplotlib"``, ``groupcomp train d3``, the default thread count vs
+``train.threads=1`` idle and under two CPU burners: :mod:`benchmarks.whole`, case ``whole``),
+every preset's full training (steps/s, wall time, peak
 memory, achieved GFLOP/s as a fraction of the machine's float32 matmul rate measured here too),
 64 batched seeds vs 64 sequential runs of ``d3``, the online mode at k = 6 on A5, the theory
 functions and ``G.irreps()`` for groups of order 24, 60 and 128. Each training case runs in its
@@ -89,6 +92,10 @@ def _derived(results: list[dict]) -> dict[str, float]:
         ra, rb = rate(a), rate(b)
         if ra and rb:
             out[key] = ra / rb
+    for r in results:  # arithmetic runs: ratios measured inside each case
+        for key in ("speedup_vs_cogs_author", "speedup_vs_reference"):
+            if str(r.get("name", "")).startswith("arith:") and key in r:
+                out[f"{r['name']}: {key}"] = r[key]
     return out
 
 
@@ -180,10 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     cases.append({"name": "online:A5 k=6", "kind": "online", "steps": 20 if quick else 100})
     cases.append({"name": "theory", "kind": "theory"})
     cases.append({"name": "irreps", "kind": "irreps"})
+    from benchmarks.arith import arith_specs
+
+    cases += arith_specs(quick)  # Z23 / Z127 per-epoch time (`python -m benchmarks.arith`)
+    whole = not args.only or any(o in "whole" for o in args.only)
     if args.only:
         cases = [c for c in cases if any(o in c["name"] for o in args.only)]
     results = []
     t0 = time.perf_counter()
+    load_start = os.getloadavg()
+    whole_derived: dict[str, float] = {}
+    if whole:  # first: the machine is at its quietest before the long cases
+        from benchmarks.whole import whole_cases
+
+        print("... whole processes (import floor, groupcomp train, threads)", file=sys.stderr)
+        rows, whole_derived = whole_cases(quick)
+        results += rows
     for c in cases:
         print(f"... {c['name']}", file=sys.stderr, flush=True)
         results.append(_case(c))
@@ -208,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "steps",
         "wall_s",
         "warmup_s",
+        "fit_s",
+        "load_before",
         "steps_per_s",
         "seed_steps_per_s",
         "gflops",
@@ -226,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['name']}: {k}: {_fmt(v)} s")
         if r.get("error"):
             print(f"{r['name']}: ERROR {r['error']}")
-    derived = _derived(results)
+    derived = {**whole_derived, **_derived(results)}
     for k, v in derived.items():
         print(f"{k}: {_fmt(v)}")
     doc = {
@@ -235,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "loadavg_at_start": [round(x, 2) for x in load_start],
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "quick": quick,
         "total_s": time.perf_counter() - t0,

@@ -284,6 +284,13 @@ def case_irreps(spec: dict) -> dict:
     return {"name": "irreps", "timings": timings, "peak_rss_mb": _peak_mb()}
 
 
+def case_arith(spec: dict) -> dict:
+    """Per-epoch time of arithmetic runs (:mod:`benchmarks.arith`)."""
+    from benchmarks.arith import case_arith as run
+
+    return run(spec)
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     fn = {
@@ -295,6 +302,7 @@ def main() -> None:
         "online": case_online,
         "theory": case_theory,
         "irreps": case_irreps,
+        "arith": case_arith,
     }[spec["kind"]]
     print(json.dumps(fn(spec)))
 

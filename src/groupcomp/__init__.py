@@ -10,6 +10,7 @@ The curated API (imported lazily, so ``import groupcomp`` is cheap)::
     groupcomp.multirun(preset, overrides)      # a Hydra sweep, one run folder per job
     groupcomp.collect(dirs)                    # one results table (DataFrame) of many runs
     groupcomp.cogs(run_dirs)                   # CoGS factorisation of arith runs (tables, figures)
+    groupcomp.figure("p1-fig1")                # a paper figure: trains what is missing, draws it
 
 Subpackages, lowest layer first (docs/architecture.md): ``groups``, ``fourier``, ``templates``,
 ``tasks``, ``models``, ``optim``, ``theory`` → ``training`` → ``config`` → ``runs`` →
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "cogs",
     "collect",
+    "figure",
     "load_config",
     "load_run",
     "multirun",
@@ -37,6 +39,7 @@ __all__ = [
 _LAZY = {
     "cogs": "groupcomp.api",
     "collect": "groupcomp.api",
+    "figure": "groupcomp.api",
     "multirun": "groupcomp.api",
     "load_config": "groupcomp.config",
     "load_run": "groupcomp.runs",

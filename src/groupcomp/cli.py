@@ -7,8 +7,10 @@ Commands::
     groupcomp train PRESET [key=value ...]     train and write a run folder
     groupcomp train --resume RUN               continue an interrupted run
     groupcomp train --list                     presets
+    groupcomp train --from-upstream FILE [k=v] the authors' (sequential-group-composition) config
     groupcomp arith [PRESET] [key=value ...]   group arithmetic / grokking runs (--resume, --list)
     groupcomp plot RUN                         redraw a run's figures (any run kind)
+    groupcomp plot RUN RUN ... [--overlay]     several runs in one figure (--out PATH)
     groupcomp cogs RUN... [--step N]           CoGS: factorisation of arith runs, order histogram,
                                                sum-potential dynamics (tables + figures)
     groupcomp train -m PRESET key=a,b ...      a sweep (Hydra multirun; also `arith -m`)
@@ -134,16 +136,16 @@ def _report(summary, quiet: bool) -> int:
 
 def _cmd_run(args: argparse.Namespace, schema) -> int:
     """``groupcomp train`` / ``groupcomp arith``: one path, the schema picks the run kind."""
-    from groupcomp.api import resume, train
-    from groupcomp.config import load_config
-
     command = args.command
     if args.list:
         return _list_presets(command)
+    from groupcomp.api import resume, train
+    from groupcomp.config import load_config
+
     if args.resume:
         if args.preset or args.overrides or args.multirun:
             raise GroupcompError(f"{command}: --resume RUN takes no preset, overrides or -m")
-        res = resume(args.resume, quiet=args.quiet)
+        res = resume(args.resume, quiet=args.quiet, formats=args.format)
         return _report(res.summary, args.quiet)
     if not args.preset and command == "train":
         raise GroupcompError("train: give a preset (see `groupcomp train --list`) or --resume")
@@ -159,7 +161,7 @@ def _cmd_run(args: argparse.Namespace, schema) -> int:
         if swept:
             raise ConfigError(f"{exc} (to sweep over {swept[0]}, add -m)") from None
         raise
-    res = train(cfg, args.out, name=args.name, quiet=args.quiet)
+    res = train(cfg, args.out, name=args.name, quiet=args.quiet, formats=args.format)
     return _report(res.summary, args.quiet)
 
 
@@ -197,6 +199,7 @@ def _cmd_multirun(args: argparse.Namespace) -> int:
         name=args.name,
         force=args.force,
         quiet=args.quiet,
+        formats=args.format,
     )
     bad = res.unsuccessful
     skipped = sum(j.skipped for j in res.jobs)
@@ -225,7 +228,14 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else (args.dirs[0] if len(args.dirs) == 1 else ".")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CollectWarning)
-        df = collect(args.dirs, out, x=args.x, hue=args.hue, figures=not args.no_figures)
+        df = collect(
+            args.dirs,
+            out,
+            x=args.x,
+            hue=args.hue,
+            figures=not args.no_figures,
+            formats=args.format,
+        )
     for w in caught:
         if issubclass(w.category, CollectWarning):
             print(f"groupcomp: warning: {w.message}", file=sys.stderr)
@@ -241,7 +251,31 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from groupcomp.config import RunConfig
 
+    if getattr(args, "from_upstream", None) is not None:
+        return _cmd_from_upstream(args)
     return _cmd_run(args, RunConfig)
+
+
+def _cmd_from_upstream(args: argparse.Namespace) -> int:
+    """``groupcomp train --from-upstream FILE [key=value ...]``: the authors' config, translated
+    (one line per key on stderr), then trained like any config."""
+    from groupcomp.api import train
+    from groupcomp.config.upstream import load_upstream
+
+    if args.resume or args.list or args.multirun or args.force:
+        raise GroupcompError("train: --from-upstream FILE takes key=value overrides only")
+    overrides = [*([args.preset] if args.preset else []), *args.overrides]
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise GroupcompError(
+            f"train: --from-upstream FILE takes key=value overrides, not a preset ({bad[0]!r})"
+        )
+    cfg, lines = load_upstream(args.from_upstream, overrides)
+    print(f"groupcomp: translating {args.from_upstream}:", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    res = train(cfg, args.out, name=args.name, quiet=args.quiet, formats=args.format)
+    return _report(res.summary, args.quiet)
 
 
 def _print_summary(s) -> None:
@@ -295,7 +329,10 @@ def _print_run_dir(s) -> None:
     if s.get("error"):
         print(f"  error: {s['error']}")
     if s.get("run_dir"):
-        print(f"  run folder: {s['run_dir']}  (figures/loss.png, figures/power.png, summary.json)")
+        figs = "loss.png, figures/power.png" + (
+            ", figures/neurons.png" if s.get("kind") == "sequence" else ""
+        )
+        print(f"  run folder: {s['run_dir']}  (figures/{figs}, summary.json)")
 
 
 def _cmd_arith(args: argparse.Namespace) -> int:
@@ -307,7 +344,35 @@ def _cmd_arith(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from groupcomp.api import plot
 
-    for p in plot(args.run):
+    for p in plot(
+        args.runs, formats=args.format, out=args.out, overlay=args.overlay, force=args.force
+    ):
+        print(p)
+    return 0
+
+
+def _cmd_figure(args: argparse.Namespace) -> int:
+    from groupcomp.config.figures import list_figures, load_figure_spec
+
+    if args.list or not args.name:
+        for name in list_figures():
+            spec = load_figure_spec(name)
+            cols = ", ".join(c.label for c in spec.columns)
+            print(f"{name:12s} {spec.paper}: {' / '.join(spec.rows)} x ({cols})")
+        return 0
+    from groupcomp.api import figure
+
+    res = figure(
+        args.name,
+        args.out,
+        runs=args.runs,
+        force=args.force,
+        quiet=args.quiet,
+        formats=args.format,
+    )
+    for label in res["trained"]:
+        print(f"trained {label}", file=sys.stderr)
+    for p in res["written"]:
         print(p)
     return 0
 
@@ -551,11 +616,11 @@ def _cmd_theory(args: argparse.Namespace) -> int:
         return 0
     opt = plan.optimizer if times is not None else None
     where = (
-        f"{opt} optimiser, lr={float(cfg.optim.lr):g}, ‖θ0‖≈{pred.init_norm:.3g}"
+        f"drop steps for {opt} optimiser, lr={float(cfg.optim.lr):g}, ‖θ0‖≈{pred.init_norm:.3g}"
         if opt
-        else "no closed form"
+        else "no drop steps (see the scope above); tau is the gradient-flow time"
     )
-    print(f"  initial plateau {s.plateaus_mse[0]:.6g}; drop steps for {where}")
+    print(f"  initial plateau {s.plateaus_mse[0]:.6g}; {where}")
     head = f"  {'#':>2}  {'irreps':<16} {'D':>3} {'type':>4} {'U*':>11} {'U*1/U*':>8}"
     print(head + f" {'plateau after':>14} {'tau':>10} {'steps':>10}  tie")
     for i, row in enumerate(s.table()):
@@ -576,6 +641,17 @@ def _cmd_theory(args: argparse.Namespace) -> int:
             "on a run for AGF's prediction"
         )
     return 0
+
+
+def _format_argument(parser: argparse.ArgumentParser) -> None:
+    """``--format FMT [FMT ...]``: the figure formats (default: PNG only)."""
+    parser.add_argument(
+        "--format",
+        nargs="+",
+        default=None,
+        metavar="FMT",
+        help="figure formats (default: png; e.g. --format png pdf)",
+    )
 
 
 def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -638,8 +714,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--resume", metavar="RUN", default=None, help="continue an interrupted run")
     t.add_argument("--list", action="store_true", help="list the presets")
+    t.add_argument(
+        "--from-upstream",
+        metavar="FILE",
+        default=None,
+        help="translate and train a config of the sequential-group-composition authors' code "
+        "(key=value overrides apply after the translation)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     _sweep_arguments(t)
+    _format_argument(t)
     t.set_defaults(func=_cmd_train)
 
     a = sub.add_parser(
@@ -661,6 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--list", action="store_true", help="list the arith presets")
     a.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     _sweep_arguments(a)
+    _format_argument(a)
     a.set_defaults(func=_cmd_arith)
 
     co = sub.add_parser(
@@ -679,6 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--x", default=None, help="final-loss figure: x axis key (e.g. model.hidden)")
     co.add_argument("--hue", default=None, help="final-loss figure: one colour per value of KEY")
     co.add_argument("--no-figures", action="store_true", help="write the table only")
+    _format_argument(co)
     co.set_defaults(func=_cmd_collect)
 
     cg = sub.add_parser(
@@ -703,8 +789,39 @@ def build_parser() -> argparse.ArgumentParser:
     cg.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
     cg.set_defaults(func=_cmd_cogs)
 
-    pl = sub.add_parser("plot", help="redraw a run folder's figures")
-    pl.add_argument("run", help="run folder")
+    fg = sub.add_parser(
+        "figure",
+        help="reproduce a paper figure: trains the runs that are missing, draws the grid",
+        description="groupcomp figure --list | groupcomp figure p1-fig1 [--runs DIR ...] "
+        "[--out figures] [--force]: runs live in OUT/NAME/runs/<column>/ (finished ones are "
+        "reused, interrupted ones resumed); the figure is OUT/NAME/NAME.png and .pdf",
+    )
+    fg.add_argument("name", nargs="?", help="figure name (see --list)")
+    fg.add_argument("--runs", nargs="+", default=None, help="one run folder per column, in order")
+    fg.add_argument("--out", default="figures", help="parent folder (default: figures)")
+    fg.add_argument("--force", action="store_true", help="redraw over an existing figure file")
+    fg.add_argument("--format", nargs="+", default=["png", "pdf"], help="default: png pdf")
+    fg.add_argument("--list", action="store_true", help="list the figures")
+    fg.add_argument("--quiet", action="store_true", help="no progress bars")
+    fg.set_defaults(func=_cmd_figure)
+
+    pl = sub.add_parser(
+        "plot",
+        help="redraw a run folder's figures, or draw several runs in one figure",
+        description="groupcomp plot RUN: redraw RUN/figures/ | groupcomp plot RUN RUN ... "
+        "[--overlay] [--out PATH] [--force]: one figure, one column per run (loss on top, "
+        "power below), or --overlay: the losses of all runs on one axes",
+    )
+    pl.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s)")
+    pl.add_argument("--overlay", action="store_true", help="several runs: all losses on one axes")
+    pl.add_argument(
+        "--out",
+        default=None,
+        metavar="PATH",
+        help="several runs: the figure file (cmp.png) or stem (default: ./plot-<run names>)",
+    )
+    pl.add_argument("--force", action="store_true", help="overwrite an existing figure file")
+    _format_argument(pl)
     pl.set_defaults(func=_cmd_plot)
 
     th = sub.add_parser(
@@ -734,7 +851,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     end (interrupted), 70 an internal error (a bug: one line; ``GROUPCOMP_DEBUG=1`` shows the
     traceback), 130 Ctrl-C."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    _place_overrides(parser, args, extra)
     try:
         return int(args.func(args) or 0)
     except DivergenceError as exc:
@@ -769,6 +887,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _place_overrides(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]
+) -> None:
+    """``key=value`` overrides after an option (``train d3 --out runs k=3``, ``--format png
+    k=3``) join the command's overrides; anything else left over is a usage error."""
+    takes = hasattr(args, "overrides")
+    fmts = getattr(args, "format", None)
+    if takes and fmts:
+        extra = [f for f in fmts if "=" in f] + extra
+        args.format = [f for f in fmts if "=" not in f] or None
+    rest = [e for e in extra if not (takes and "=" in e and not e.startswith("-"))]
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if takes:
+        args.overrides = [*args.overrides, *(e for e in extra if e not in rest)]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -124,6 +124,11 @@ def one_hot(
     Its Fourier coefficients are ``scale·I`` on every non-trivial real irrep and 0 on the trivial
     one, so ``P(π) = scale²·D²/(e n)`` and ``‖x‖² = scale²(1 − 1/n)``. ``rng`` is unused (kept for a
     uniform signature).
+
+    >>> from groupcomp.groups import dihedral
+    >>> x = one_hot(dihedral(3), scale=6.0)
+    >>> x.tolist(), template_power(dihedral(3), x).round(6).tolist()
+    ([5.0, -1.0, -1.0, -1.0, -1.0, -1.0], [0.0, 6.0, 24.0])
     """
     n = G.order
     x = np.full(n, -float(scale) / n)
@@ -147,6 +152,14 @@ def fourier_template(
     Because every coefficient is a multiple of the identity, ``x(g) = Σ_π (D/(e n)) c_π χ_π(g)`` is
     a combination of characters, i.e. a **class function** (constant on conjugacy classes). Use
     :func:`random_fourier_template` for a template with the same powers that is not.
+
+    >>> from groupcomp.groups import dihedral
+    >>> G = dihedral(3)
+    >>> x = fourier_template(G, [0, 30, 3000])
+    >>> template_power(G, x).round(9).tolist(), round(float(x @ x), 9), bool(abs(x.sum()) < 1e-9)
+    ([0.0, 30.0, 3000.0], 3030.0, True)
+    >>> bool(np.allclose(x[1], x[2]) and np.allclose(x[3:], x[3]))  # r~r², s~rs~r²s
+    True
 
     Raises:
         ConfigError: ``powers`` has the wrong length (the message lists the expected

@@ -51,11 +51,10 @@ def test_run_folder_contents(tmp_path) -> None:
         "checkpoints/step_000000000.pt",
         "checkpoints/step_000000040.pt",
         "figures/accuracy.png",
-        "figures/accuracy.pdf",
         "figures/power.png",
-        "figures/power.pdf",
     ):
         assert (d / f).is_file(), f
+    assert not list(d.rglob("*.pdf"))  # PDFs only on request (formats=...)
     assert load_config(str(d / "config.yaml"), schema=ArithConfig) == cfg
     m = pd.read_parquet(d / "metrics.parquet")
     base = ["step", "epoch", "seed", "loss", "train_loss", "train_acc", "test_loss", "test_acc"]

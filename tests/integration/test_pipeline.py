@@ -79,8 +79,9 @@ def test_plot_redraws_every_kind(runs) -> None:
         figs = res.run_dir / "figures"
         for p in figs.iterdir():
             p.unlink()
-        paths = plot(res.run_dir)
-        assert {p.name for p in paths} == {f"{n}.{ext}" for n in names for ext in ("png", "pdf")}
+        paths = plot(res.run_dir)  # PNG only by default (a PDF costs another full draw)
+        assert {p.name for p in paths} == {f"{n}.png" for n in names}
+        assert {p.name for p in figs.iterdir()} == {f"{n}.png" for n in names}
         drawn = run_figures(res.metrics, res.summary)
         assert set(drawn) == names
     seq, ari = runs
@@ -93,7 +94,10 @@ def test_plot_redraws_every_kind(runs) -> None:
     line = _line(run_figures(ari.metrics, ari.summary)["accuracy"], "acc-mean:test_acc")
     np.testing.assert_allclose(line.get_xdata(), acc.index.to_numpy() + 1.0)
     np.testing.assert_allclose(line.get_ydata(), acc.to_numpy(), rtol=1e-12)
-    assert main(["plot", str(ari.run_dir)]) == 0
+    assert main(["plot", str(ari.run_dir), "--format", "png", "pdf"]) == 0
+    written = {p.name for p in (ari.run_dir / "figures").iterdir()}
+    assert written == {f"{n}.{ext}" for n in expected[1] for ext in ("png", "pdf")}
+    assert (ari.run_dir / "figures" / "power.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_train_refuses_an_arith_preset_with_a_pointer(capsys) -> None:

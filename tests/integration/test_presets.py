@@ -62,3 +62,17 @@ def test_rnn_and_tree_learn_longer_sequences(model: str, k: int) -> None:
     )
     assert s["k"] == k and s["model"] == model
     assert s["final_loss"] < 0.01 * s["initial_loss"]
+
+
+@pytest.mark.parametrize(("preset", "steps"), [("c11", 2500), ("c5xc5", 1000)])
+def test_figure1_presets_first_drops(preset: str, steps: int) -> None:
+    # the authors' Figure-1 configs (gradient clipping kept): the first three irreps are learned
+    # in the predicted order, and the loss then sits on the predicted fourth plateau
+    s = _run(preset, f"train.steps={steps}")
+    th, ob = s["theory"], s["observed"]
+    labels = th["irrep_labels"]
+    predicted = [[labels[i] for i in g] for g in th["order"]]
+    assert ob["order"][:3] == predicted[:3]
+    assert s["initial_loss"] == pytest.approx(th["plateaus_mse"][0], rel=1e-6)
+    assert s["final_loss"] == pytest.approx(th["plateaus_mse"][3], rel=0.05)
+    assert s["stability"]["stable"]

@@ -63,11 +63,10 @@ def test_run_folder_contents(tiny_run) -> None:
         "checkpoints/step_000000000.pt",
         "checkpoints/step_000000500.pt",
         "figures/loss.png",
-        "figures/loss.pdf",
         "figures/power.png",
-        "figures/power.pdf",
     ]:
         assert (d / rel).stat().st_size > 0, rel
+    assert not list(d.rglob("*.pdf"))  # PDFs only on request (--format png pdf)
     assert not list(d.rglob("*.tmp"))  # atomic writes leave no temporaries
     cfg = yaml.safe_load((d / "config.yaml").read_text())
     assert cfg["template"]["powers"] == [0, 1000, 3000] and cfg["model"]["hidden"] == 60

@@ -47,7 +47,7 @@ def test_sequence_estimate_matches_the_built_arrays(overrides: list[str]) -> Non
     # columns are those of the run's real metrics table (+ the final row)
     m = len(exp.group.irreps())
     T = int(exp.cfg.train.steps)
-    cols = 6 + 2 * m
+    cols = 6 + 2 * m + (1 if exp.cfg.model.name == "rnn" else 0)  # RNN: mix_block_fraction
     assert est.memory["records"] == T * S * (b + 4) + budget.FRAME_COPIES * (T + 1) * S * cols * 8
     from groupcomp.training import fit
 

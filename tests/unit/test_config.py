@@ -18,6 +18,11 @@ def test_presets_shipped_and_valid() -> None:
         G = parse(cfg.group)
         if cfg.template.kind == "powers":
             assert len(cfg.template.powers) == len(G.irreps())
+        if name in ("c11", "c5xc5"):
+            # the authors' Figure-1 runs: their clipping is kept (the drops then come later than
+            # the closed form, documented in the presets), so the steps are explicit
+            assert cfg.optim.grad_clip == 0.1 and cfg.train.steps != "auto"
+            continue
         assert cfg.optim.grad_clip is None  # timings need clipping off
 
 

@@ -127,6 +127,17 @@ def test_theory_scope_table() -> None:
         assert not sc.order and not sc.times and sc.levels and act in sc.reason
     assert not theory_scope("two_layer", "square", 3, "per_neuron").order
     assert not theory_scope("rnn", "power", 3, "gd").order
+    # gradient clipping: order and levels still predicted, drop times not (lower bounds only)
+    clip = theory_scope("two_layer", "power", 2, "per_neuron", clipped=True)
+    assert clip.order and clip.levels and not clip.times and "clipping" in clip.reason
+
+
+def test_clipped_run_keeps_its_stability_bound_but_gets_no_drop_times() -> None:
+    pred = predict_run(load_config("d3", ["optim.grad_clip=0.1", "train.steps=500"]))
+    assert pred.drop_times is None and not pred.plan.scope.times
+    ref = predict_run(load_config("d3", ["train.steps=500"]))
+    assert pred.plan.stable_lr.bound == pytest.approx(ref.plan.stable_lr.bound)
+    assert pred.cfg.optim.lr == ref.cfg.optim.lr
 
 
 # -- auto values and warnings before a run ---------------------------------------------------

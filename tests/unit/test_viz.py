@@ -18,7 +18,7 @@ from groupcomp.viz import (
     save_figure,
     staircase_figure,
 )
-from groupcomp.viz.figures import LOG_FLOOR_REL
+from groupcomp.viz.figures import LOG_FLOOR_REL, check_formats
 
 LABELS = ["trivial", "rot1", "rot2", "sign"]
 STEPS = np.array([0, 1, 2, 4, 9, 19, 49, 99, 199, 499, 999])
@@ -304,7 +304,7 @@ def test_accuracy_figure_panels_and_limits():
 def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
     fig = staircase_figure(THEORY)  # small figure and low dpi: keeps the test fast
     stem = tmp_path / "sub" / "loss_lr0.1"
-    paths = save_figure(fig, stem, dpi=40)
+    paths = save_figure(fig, stem, formats=("png", "PDF"), dpi=40)
     assert [p.name for p in paths] == ["loss_lr0.1.png", "loss_lr0.1.pdf"]
     for p in paths:
         assert p.exists() and p.stat().st_size > 500
@@ -314,6 +314,15 @@ def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
     # overwriting works and still leaves nothing behind
     save_figure(fig, stem, formats=("png",), dpi=40)
     assert len(list((tmp_path / "sub").iterdir())) == 2
+
+
+def test_save_figure_default_is_png_only(tmp_path):
+    fig = staircase_figure(THEORY)
+    paths = save_figure(fig, tmp_path / "x", dpi=40)
+    assert [p.name for p in paths] == ["x.png"] and sorted(tmp_path.iterdir()) == paths
+    assert check_formats([".PNG", "pdf", "png"]) == ("png", "pdf")
+    with pytest.raises(ConfigError, match=r"\['nope'\].*allowed values"):
+        check_formats(["pdf", "nope"])
 
 
 def test_save_figure_rejects_unknown_format_before_writing(tmp_path):

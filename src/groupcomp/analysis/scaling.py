@@ -40,6 +40,7 @@ import pandas as pd
 from groupcomp.errors import ConfigError, DivergenceError
 from groupcomp.groups.core import FiniteGroup
 from groupcomp.runs.folder import jsonable as _jsonable
+from groupcomp.runs.progress import Progress
 from groupcomp.theory.constructions import exact_sizes, irrep_terms
 
 __all__ = [
@@ -276,6 +277,7 @@ def smallest_trained_width(
     preset: str | None = None,
     base_overrides: Sequence[str] = (),
     on_run: Callable[[dict[str, Any]], None] | None = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """Smallest two-layer width (among ``widths``) whose trained network reaches ``target``.
 
@@ -309,6 +311,9 @@ def smallest_trained_width(
         k: sequence length.
         widths: candidate widths; ``None`` = :func:`default_widths` of the exact two-layer width.
         on_run: called with each run record as soon as it is done (progress reporting).
+        quiet: no progress (otherwise :mod:`groupcomp.runs.progress`: runs done, the last
+            width's relative loss; a status line every few seconds when stderr is not a
+            terminal; an ETA with ``search="all"`` only, where the number of runs is known).
 
     Returns:
         A JSON-able dict: ``group, k, target, criterion, search, seeds, steps, lr, init_scale,
@@ -360,6 +365,12 @@ def smallest_trained_width(
     runs: list[dict[str, Any]] = []
     done: dict[int, bool] = {}
     t_start = time.perf_counter()
+    bar = Progress(
+        len(cand) if search == "all" else None,
+        desc=f"width search k={int(k)}",
+        unit="run",
+        enabled=not quiet,
+    )
 
     def ok(i: int) -> bool:
         w = cand[i]
@@ -397,10 +408,39 @@ def smallest_trained_width(
         runs.append(rec)
         if on_run is not None:
             on_run(rec)
+        bar.set_postfix_str(f"width {w}: {'ok' if success else 'no'} ({value:.3g})")
+        bar.update(1)
         done[w] = success
         return success
 
-    m = len(cand)
+    with bar:
+        best, monotone = _search(ok, len(cand), search)
+    return _jsonable(
+        {
+            "group": spec,
+            "k": int(k),
+            "target": float(target),
+            "criterion": criterion,
+            "search": search,
+            "seeds": seeds,
+            "steps": int(probe_cfg.train.steps),
+            "lr": float(probe_cfg.optim.lr),
+            "init_scale": float(probe_cfg.model.init_scale),
+            "optimizer": str(probe_cfg.optim.name),
+            "exact_width": exact,
+            "widths": cand,
+            "smallest_width": cand[best] if best is not None else None,
+            "monotone": monotone,
+            "n_runs": len(runs),
+            "wall_time_s": time.perf_counter() - t_start,
+            "runs": runs,
+        }
+    )
+
+
+def _search(ok: Callable[[int], bool], m: int, search: str) -> tuple[int | None, bool | None]:
+    """The index of the smallest succeeding candidate of ``m`` (``None``: none) and, for
+    ``search="all"``, whether success was monotone (see :func:`smallest_trained_width`)."""
     best: int | None = None
     monotone: bool | None = None
     if search == "all":
@@ -434,27 +474,7 @@ def smallest_trained_width(
                 else:
                     lo = mid
         best = hi
-    return _jsonable(
-        {
-            "group": spec,
-            "k": int(k),
-            "target": float(target),
-            "criterion": criterion,
-            "search": search,
-            "seeds": seeds,
-            "steps": int(probe_cfg.train.steps),
-            "lr": float(probe_cfg.optim.lr),
-            "init_scale": float(probe_cfg.model.init_scale),
-            "optimizer": str(probe_cfg.optim.name),
-            "exact_width": exact,
-            "widths": cand,
-            "smallest_width": cand[best] if best is not None else None,
-            "monotone": monotone,
-            "n_runs": len(runs),
-            "wall_time_s": time.perf_counter() - t_start,
-            "runs": runs,
-        }
-    )
+    return best, monotone
 
 
 # --------------------------------------------------------------------------- experiment
@@ -531,6 +551,7 @@ def scaling_experiment(
     preset: str | None = None,
     base_overrides: Sequence[str] = (),
     on_run: Callable[[dict[str, Any]], None] | None = None,
+    quiet: bool = False,
 ) -> ScalingResult:
     """The scaling experiment for ``k = 2..K`` (or ``ks``): exact-construction table and, with
     ``train=True``, the smallest trained two-layer width per k.
@@ -548,8 +569,9 @@ def scaling_experiment(
         widths: candidates for every k, or a mapping ``k → candidates``; ``None`` =
             :func:`default_widths` of each k's exact width.
         steps: training steps, or a mapping ``k → steps``.
-        target, seeds, lr, init_scale, optimizer, criterion, search, preset, base_overrides,
-            on_run: as :func:`smallest_trained_width`.
+        target, seeds, lr, init_scale, optimizer, criterion, search: as
+            :func:`smallest_trained_width`.
+        preset, base_overrides, on_run, quiet: as :func:`smallest_trained_width`.
 
     Raises:
         ConfigError: bad arguments (see :func:`scaling_table`, :func:`smallest_trained_width`).
@@ -593,6 +615,7 @@ def scaling_experiment(
             criterion=criterion,
             search=search,
             on_run=on_run,
+            quiet=quiet,
             **opts,
         )
         searches.append(res)

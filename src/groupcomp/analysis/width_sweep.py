@@ -185,6 +185,7 @@ def width_sweep(
     from groupcomp.runs import build_template
     from groupcomp.runs.collect import CollectWarning, collect_runs
     from groupcomp.runs.folder import validate_run_name
+    from groupcomp.runs.progress import Progress
     from groupcomp.runs.sweep import multirun
 
     bad = [m for m in models if m not in MODELS]
@@ -214,54 +215,69 @@ def width_sweep(
         "models": {},
     }
     rows, frames = [], []
-    for model in models:
-        tr = {**MODEL_TRAINING[model], **dict((training or {}).get(model, {}))}
-        settings["models"][model] = tr
-        for k in ks:
-            row: dict[str, Any] = {"model": model, "k": k, "exact_width": exact[(model, k)]}
-            n_seq = G.order**k
-            if n_seq > max_sequences:
-                why = f"{G.name}^{k} = {n_seq} sequences > max_sequences={max_sequences}"
-                row["skipped"] = why
-                rows.append(row)
+
+    def candidates(model: str, k: int) -> list[int]:
+        if widths is None:
+            return _candidates(exact[(model, k)], fractions)
+        return sorted({int(w) for w in (widths[model] if isinstance(widths, Mapping) else widths)})
+
+    # one bar over the jobs of every sweep (in this process: the basic launcher only)
+    here = not any("hydra/launcher=" in o and not o.endswith("=basic") for o in launcher)
+    total = sum(len(candidates(m, k)) for m in models for k in ks if G.order**k <= max_sequences)
+    bar = Progress(total, desc="scaling", unit="job", enabled=here and not quiet)
+    try:
+        for model in models:
+            tr = {**MODEL_TRAINING[model], **dict((training or {}).get(model, {}))}
+            settings["models"][model] = tr
+            for k in ks:
+                row: dict[str, Any] = {"model": model, "k": k, "exact_width": exact[(model, k)]}
+                n_seq = G.order**k
+                if n_seq > max_sequences:
+                    why = f"{G.name}^{k} = {n_seq} sequences > max_sequences={max_sequences}"
+                    row["skipped"] = why
+                    rows.append(row)
+                    if not quiet:
+                        bar.write(f"groupcomp: {model} k={k}: not trained ({why})")
+                    continue
+                cand = candidates(model, k)
+                overrides = [
+                    f"group={G.name}",
+                    *tmpl,
+                    f"model.name={model}",
+                    f"task.k={k}",
+                    f"optim.name={tr['optimizer']}",
+                    f"optim.lr={float(tr['lr'])!r}",
+                    f"model.init_scale={float(tr['init_scale'])!r}",
+                    f"train.steps={int(tr['steps'])}",
+                    f"train.seeds={seed_list}",
+                    "train.log_points=2",
+                    "train.checkpoints=1",
+                    "train.progress=false",
+                    "model.hidden=" + ",".join(str(w) for w in cand),
+                    *(["model.activation=power"] if model == "two_layer" else []),
+                    *launcher,
+                ]
                 if not quiet:
-                    print(f"groupcomp: {model} k={k}: not trained ({why})", flush=True)
-                continue
-            if widths is None:
-                cand = _candidates(exact[(model, k)], fractions)
-            else:
-                cand = sorted(
-                    {int(w) for w in (widths[model] if isinstance(widths, Mapping) else widths)}
+                    bar.write(f"groupcomp: {model} k={k}: widths {cand}")
+                res = multirun(
+                    RunConfig,
+                    None,
+                    overrides,
+                    out=root,
+                    name=f"{model}-k{k}",
+                    force=force,
+                    quiet=quiet,
+                    progress=bar,
                 )
-            overrides = [
-                f"group={G.name}",
-                *tmpl,
-                f"model.name={model}",
-                f"task.k={k}",
-                f"optim.name={tr['optimizer']}",
-                f"optim.lr={float(tr['lr'])!r}",
-                f"model.init_scale={float(tr['init_scale'])!r}",
-                f"train.steps={int(tr['steps'])}",
-                f"train.seeds={seed_list}",
-                "train.log_points=2",
-                "train.checkpoints=1",
-                "train.progress=false",
-                "model.hidden=" + ",".join(str(w) for w in cand),
-                *(["model.activation=power"] if model == "two_layer" else []),
-                *launcher,
-            ]
-            if not quiet:
-                print(f"groupcomp: {model} k={k}: widths {cand}", flush=True)
-            res = multirun(
-                RunConfig, None, overrides, out=root, name=f"{model}-k{k}", force=force, quiet=quiet
-            )
-            row["failed"] = len([j for j in res.jobs if j.status in ("failed", "diverged")])
-            rows.append(row)
-            with warnings.catch_warnings():  # failed jobs are counted in ``failed``
-                warnings.simplefilter("ignore", CollectWarning)
-                runs = collect_runs([res.sweep_dir])
-            if len(runs):
-                frames.append(runs)
+                row["failed"] = len([j for j in res.jobs if j.status in ("failed", "diverged")])
+                rows.append(row)
+                with warnings.catch_warnings():  # failed jobs are counted in ``failed``
+                    warnings.simplefilter("ignore", CollectWarning)
+                    runs = collect_runs([res.sweep_dir])
+                if len(runs):
+                    frames.append(runs)
+    finally:
+        bar.close()
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(runs):
         runs["model"] = runs["model.name"]

@@ -254,6 +254,12 @@ def parse(spec: str | FiniteGroup) -> FiniteGroup:
     Groups are cached: equivalent specs (``"C4xC4"``, ``" c4 × Z_4 "``) return the same
     immutable :class:`FiniteGroup` object, so its irreps are computed once per process. The
     cache keeps the :data:`CACHE_SIZE` most recently used groups.
+
+    >>> G = parse("C4xC4")
+    >>> G.name, G.order, G.is_abelian, parse(" c4 × Z_4 ") is G
+    ('C4xC4', 16, True, True)
+    >>> parse("D3").num_classes, parse("A5").order, parse("Q8").order
+    (3, 60, 8)
     """
     if isinstance(spec, FiniteGroup):
         return spec

@@ -220,6 +220,28 @@ class EnsembleModel(nn.Module):
         off = base + torch.arange(k, device=idx.device) * n + (idx if per_model else idx[None])
         return off.expand(S, *off.shape[1:])
 
+    def _work(
+        self, name: str, shape: tuple[int, ...], dtype: torch.dtype, *, zero: bool = False
+    ) -> Tensor:
+        """A reusable scratch tensor of a fused step (not a parameter or buffer): reusing big
+        activations avoids the page faults of fresh allocations (docs/performance.md).
+        ``zero``: filled with zeros when (re)allocated (entries the caller never writes stay
+        0)."""
+        ws = self.__dict__.setdefault("_workspace", {})
+        t = ws.get(name)
+        dev = self.encoding.device
+        inference = torch.is_inference_mode_enabled()  # inference tensors cannot be reused
+        if (
+            t is None
+            or tuple(t.shape) != tuple(shape)
+            or t.dtype != dtype
+            or t.device != dev
+            or t.is_inference() != inference
+        ):
+            fill = torch.zeros if zero else torch.empty
+            t = ws[name] = fill(shape, dtype=dtype, device=dev)
+        return t
+
     def _dims_repr(self) -> str:
         return (
             f"n={self.n}, k={self.k}, hidden={self.hidden}, num_models={self.num_models}, "

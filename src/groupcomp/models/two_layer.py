@@ -177,22 +177,6 @@ class TwoLayerNet(EnsembleModel):
         self.W_out.grad = grad_out
         return loss
 
-    def _work(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-        """A reusable scratch tensor of the fused step (not a parameter or buffer)."""
-        ws = self.__dict__.setdefault("_workspace", {})
-        t = ws.get(name)
-        dev = self.encoding.device
-        inference = torch.is_inference_mode_enabled()  # inference tensors cannot be reused
-        if (
-            t is None
-            or tuple(t.shape) != tuple(shape)
-            or t.dtype != dtype
-            or t.device != dev
-            or t.is_inference() != inference
-        ):
-            t = ws[name] = torch.empty(shape, dtype=dtype, device=dev)
-        return t
-
     def _readout(self, z: Tensor) -> Tensor:
         return torch.einsum("sbh,shn->sbn", self.activation(z), self.W_out)
 

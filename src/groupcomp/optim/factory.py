@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -118,11 +120,20 @@ def make_optimizer(
     params = list(model.parameters())
     if resolved == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=mom, weight_decay=weight_decay)
-    if resolved == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
-    if resolved == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    if resolved in ("adam", "adamw"):
+        cls = torch.optim.Adam if resolved == "adam" else torch.optim.AdamW
+        return _fused_adam(cls, params, lr=lr, betas=betas, weight_decay=weight_decay)
     # muon
     return Muon(
         params, lr=lr, momentum=0.95 if momentum is None else mom, weight_decay=weight_decay
     )
+
+
+def _fused_adam(cls: type, params: list, **kwargs: Any) -> torch.optim.Optimizer:
+    """``cls`` (torch's Adam / AdamW) with its fused kernel where torch offers one for these
+    parameters: one kernel per parameter instead of ~10 (a Z23 arithmetic step's update 2.4x
+    faster); equal to the default implementation up to rounding (tested, float64)."""
+    try:
+        return cls(params, fused=True, **kwargs)
+    except (RuntimeError, ValueError):  # an older torch, or a device without the kernel
+        return cls(params, **kwargs)

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from groupcomp.optim.base import Optimizer
+
 __all__ = ["NS_COEFFS", "Muon", "newton_schulz"]
 
 NS_COEFFS: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
@@ -42,7 +44,7 @@ def newton_schulz(g: Tensor, steps: int = 5, eps: float = 1e-7) -> Tensor:
     return x.mT if transposed else x
 
 
-class Muon(torch.optim.Optimizer):
+class Muon(Optimizer):
     r"""Muon with batched (ensemble) matrices.
 
     For each parameter ``p`` with gradient ``g``::

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from groupcomp.optim.base import Optimizer
+
 __all__ = ["HybridRNNOptimizer", "PerNeuronSGD"]
 
 
@@ -80,7 +82,7 @@ def _per_neuron_group_step(group: dict[str, Any], state: dict) -> None:
         p.add_(d, alpha=-lr)
 
 
-class PerNeuronSGD(torch.optim.Optimizer):
+class PerNeuronSGD(Optimizer):
     r"""SGD with the per-neuron learning rate ``lr · ‖θ_i‖^{2−κ}`` (docs/theory.md §1.2).
 
     Args:
@@ -130,7 +132,7 @@ class PerNeuronSGD(torch.optim.Optimizer):
         return loss
 
 
-class HybridRNNOptimizer(torch.optim.Optimizer):
+class HybridRNNOptimizer(Optimizer):
     r"""Per-neuron SGD on the neuron parameters, Adam on the others (the RNN's ``W_mix``).
 
     The recurrent matrix ``W_mix`` is not a per-neuron quantity with a clean homogeneity degree,

@@ -21,8 +21,12 @@ sequence length, ``H`` hidden width, ``B`` sequences per step, ``m`` irreps, ``T
 * ``records``: the per-step records (``T·S·keys·(b + 4)``) and the metrics table built from them
   (``(T+1)·S·columns·8``, :data:`FRAME_COPIES` times: arrays, frame, Arrow table, parquet bytes),
   ``columns`` growing with ``m`` (per-irrep losses and powers);
+* ``logs``: the probe records (``L = train.log_points`` steps);
+* ``neurons`` (sequence runs): every neuron's input / output power per irrep at each probe
+  step, ``L·S·H·2m`` float32, twice (the records and the stacked copy for ``neurons.npz``);
 * ``runtime``: the loaded libraries (:data:`RUNTIME_BYTES`);
-* disk: every checkpoint holds the model, the optimiser state and the records up to its step.
+* disk: every checkpoint holds the model, the optimiser state and the records up to its step
+  (the per-neuron records included); ``neurons.npz`` holds the per-neuron records once.
 
 Limits: memory :func:`memory_limit` (80 % of the physical memory, or the environment variable
 ``GROUPCOMP_MEMORY_LIMIT_GB``), disk the free space under ``--out``, and at most
@@ -86,6 +90,11 @@ _WAY_OUT: dict[str, tuple[str, str]] = {
         "metrics table grow with steps x seeds x irreps)",
     ),
     "logs": ("train.log_points", "use fewer train.log_points"),
+    "neurons": (
+        "model.hidden",
+        "use a smaller model.hidden, fewer train.seeds or fewer train.log_points (the "
+        "per-neuron records grow with log points x seeds x hidden x irreps)",
+    ),
     "runtime": ("GROUPCOMP_MEMORY_LIMIT_GB", "raise the limit: the libraries alone take this"),
 }
 
@@ -279,12 +288,20 @@ def estimate(
     else:
         mem, disk, info = _sequence_parts(cfg, int(order), m)
         # step, seed, loss, loss_p1, eval_loss, param_norm, irrep_loss/* and power/* (, val_loss)
-        keys, columns = 1, 6 + 2 * m + (1 if float(cfg.task.val_fraction) > 0 else 0)
+        # (, mix_block_fraction for the RNN)
+        keys = 1
+        columns = 6 + 2 * m + (1 if float(cfg.task.val_fraction) > 0 else 0)
+        columns += 1 if str(cfg.model.name) == "rnn" else 0
         if steps is None and not is_auto(cfg.train.steps):
             steps = int(cfg.train.steps)
     b, S, params = info["b"], info["S"], info["params"]
     logs = int(cfg.train.log_points) + 2
+    # sequence runs: every neuron's input and output power per irrep at each probe step
+    # (float32; kept in the loop's records, stacked for neurons.npz and in the checkpoints)
+    neuron_logs = 0 if kind == "arith" else logs * S * int(cfg.model.hidden) * 2 * m * 4
     mem["logs"] = logs * S * (2 * m + 2) * b
+    if neuron_logs:
+        mem["neurons"] = 2 * neuron_logs
     mem["runtime"] = RUNTIME_BYTES
     ckpts = 0
     if steps is not None:
@@ -299,6 +316,12 @@ def estimate(
         if every:
             disk["checkpoints"] += (T // int(every) + 1) * rec // 2
         disk["metrics"] = (T + 1) * S * columns * 8
+        if neuron_logs:
+            # a checkpoint holds the probe records up to its step: about half of them on
+            # average over log-spaced checkpoints, all of them for the checkpoint_every ones
+            disk["neurons"] = neuron_logs
+            extra = (T // int(every) + 1) if every else 0
+            disk["checkpoints"] += (ckpts + 1) * neuron_logs // 2 + extra * neuron_logs
     return ResourceEstimate(
         memory={k_: int(v) for k_, v in mem.items()},
         disk={k_: int(v) for k_, v in disk.items()},

@@ -3,9 +3,9 @@
 ``execute(cfg, out)`` builds the :class:`~groupcomp.runs.experiment.Experiment`, runs
 :func:`groupcomp.training.fit` with checkpoints at the schedule's steps (step 0 included), a
 metrics / summary flush every few seconds, and Ctrl-C as a clean stop; then writes
-``metrics.parquet`` and ``summary.json``. ``resume_run(path)`` continues from the newest good
-checkpoint and ends bit-identical to an uninterrupted run. Figures are drawn one layer up
-(:func:`groupcomp.api.train`).
+``metrics.parquet``, ``summary.json`` and (sequence runs) ``neurons.npz``. ``resume_run(path)``
+continues from the newest good checkpoint and ends bit-identical to an uninterrupted run.
+Figures are drawn one layer up (:func:`groupcomp.api.train`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -25,9 +25,13 @@ from groupcomp.config import load_config, to_yaml
 from groupcomp.errors import DivergenceError, GroupcompError, RunFolderError
 from groupcomp.runs import budget
 from groupcomp.runs.experiment import Experiment, build, experiment_resources
-from groupcomp.runs.folder import RunFolder, provenance, validate_run_name
+from groupcomp.runs.folder import NEURONS_FILE, RunFolder, provenance, validate_run_name
 from groupcomp.runs.summary import RunSummary
 from groupcomp.training import FitHooks, FitState, deferred_interrupt, fit
+from groupcomp.training.neurons import neuron_log_arrays
+
+if TYPE_CHECKING:  # metrics tables are built where pandas is imported
+    import pandas as pd
 
 __all__ = ["RunResult", "execute", "resume_run"]
 
@@ -60,11 +64,13 @@ class RunResult:
 
 
 def _progress(total: int, initial: int, enabled: bool, unit: str = "step"):
-    if not enabled or not sys.stderr.isatty():
+    """The run's progress (:class:`~groupcomp.runs.progress.Progress`: a bar on a terminal,
+    a status line every few seconds otherwise), or ``None`` when disabled."""
+    if not enabled:
         return None
-    from tqdm import tqdm
+    from groupcomp.runs.progress import Progress
 
-    return tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True, leave=False)
+    return Progress(total, initial=initial, unit=unit, desc="train")
 
 
 def _checkpoint_payload(exp: Experiment, st: FitState, wall: float) -> dict[str, Any]:
@@ -78,6 +84,16 @@ def _checkpoint_payload(exp: Experiment, st: FitState, wall: float) -> dict[str,
     }
 
 
+def _write_neurons(folder: RunFolder, exp: Experiment, state: FitState) -> None:
+    """``neurons.npz``: the per-neuron weight spectra of the probe records (if recorded), with
+    ``seeds`` and the irrep ``labels``."""
+    arrays = neuron_log_arrays(state.logs)
+    if arrays:
+        arrays["seeds"] = np.asarray(exp.seeds, dtype=np.int64)
+        arrays["labels"] = np.asarray(exp.labels, dtype=str)
+        folder.write_arrays(NEURONS_FILE, arrays)
+
+
 def _run(
     exp: Experiment,
     folder: RunFolder | None,
@@ -87,6 +103,7 @@ def _run(
     quiet: bool,
     stop_after: int | None,
     on_result: Callable[[RunResult], None] | None,
+    progress: bool | None = None,
 ) -> RunResult:
     cfg = exp.cfg
     t0 = time.perf_counter()
@@ -104,11 +121,17 @@ def _run(
             return
         metrics = exp.metrics_frame(st)
         folder.write_metrics(metrics)
+        _write_neurons(folder, exp, st)
         s = exp.summarize(st, metrics, "running", wall(), st.step - done0)
         s.run_dir = str(folder.path)
         folder.write_json("summary.json", s.to_dict())
 
-    bar = _progress(exp.schedule.steps, done0, bool(cfg.train.progress) and not quiet)
+    show = bool(cfg.train.progress) and ((not quiet) if progress is None else progress)
+    bar = _progress(exp.schedule.steps, done0, show)
+    if show:  # the AGF simulation of the final summary (theory.agf=true) has its own
+        from groupcomp.runs.progress import Progress
+
+        exp.progress = lambda total, desc: Progress(total, desc=desc)
     hooks = FitHooks(
         on_checkpoint=on_checkpoint if folder is not None else None,
         on_flush=on_flush if folder is not None else None,
@@ -147,6 +170,7 @@ def _run(
     if folder is not None:
         summary.run_dir = str(folder.path)
         folder.write_metrics(metrics)
+        _write_neurons(folder, exp, state)
         folder.write_json("summary.json", summary.to_dict())
     result = RunResult(folder.path if folder else None, metrics, summary, exp, state)
     if on_result is not None and folder is not None and len(metrics):
@@ -173,12 +197,16 @@ def execute(
     quiet: bool = False,
     stop_after: int | None = None,
     on_result: Callable[[RunResult], None] | None = None,
+    progress: bool | None = None,
 ) -> RunResult:
     """Build and train ``cfg`` (any kind); write a run folder under ``out`` (``None``: in
     memory only).
 
     Args:
         name: exact run-folder name (default ``<preset>-<timestamp>``); never overwritten.
+        quiet: no progress and no notes on stderr (warnings are still printed).
+        progress: show the progress (:mod:`groupcomp.runs.progress`) whatever ``quiet`` says
+            (``None``: ``not quiet``); ``train.progress=false`` turns it off either way.
         stop_after: stop after this many steps as if interrupted (the run can be resumed).
         on_result: called with the result after the folder is written (e.g. to draw figures).
 
@@ -233,6 +261,7 @@ def execute(
                 quiet=quiet,
                 stop_after=stop_after,
                 on_result=on_result,
+                progress=progress,
             )
         finally:
             if folder is not None:
@@ -285,13 +314,15 @@ def resume_run(
     steps: int | None = None,
     stop_after: int | None = None,
     on_result: Callable[[RunResult], None] | None = None,
+    progress: bool | None = None,
 ) -> RunResult:
     """Continue an interrupted (or killed) run from its newest loadable checkpoint.
 
     The continuation restores the model, optimiser, data-stream random state and the loop's
     records, so the final numbers equal those of an uninterrupted run. ``steps`` (sequence
     runs) extends the run. A checkpoint that does not load (corrupt, truncated, or a pickle that
-    would run code) is skipped with a note, falling back to the previous one.
+    would run code) is skipped with a note, falling back to the previous one. ``quiet`` and
+    ``progress`` as for :func:`execute`.
     """
     folder = RunFolder.open(run_dir)
     with deferred_interrupt():
@@ -337,6 +368,7 @@ def resume_run(
                 quiet=quiet,
                 stop_after=stop_after,
                 on_result=on_result,
+                progress=progress,
             )
         finally:
             folder.unlock()

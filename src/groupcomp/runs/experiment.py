@@ -12,10 +12,9 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from omegaconf import DictConfig
 
@@ -51,6 +50,10 @@ from groupcomp.training import (
     SpectralProbe,
     WeightPowerProbe,
 )
+from groupcomp.training.neurons import NeuronProbe
+
+if TYPE_CHECKING:  # pandas is imported where a metrics table is built (not by `theory`)
+    import pandas as pd
 
 __all__ = [
     "ArithExperiment",
@@ -125,6 +128,8 @@ def metrics_frame(
             if key == "step":
                 continue
             a = v.double().numpy()
+            if a.ndim > 2:  # per-neuron arrays (S, H, m) go to neurons.npz, not the table
+                continue
             names = [key] if a.ndim == 1 else [f"{key}/{lab}" for lab in labels]
             vals = [a] if a.ndim == 1 else [a[:, j] for j in range(a.shape[1])]
             for name, val in zip(names, vals, strict=True):
@@ -133,6 +138,8 @@ def metrics_frame(
                 extra[name][t] = val
     for name, arr in extra.items():
         cols[name] = arr.reshape(-1)
+    import pandas as pd
+
     return pd.DataFrame(cols)
 
 
@@ -146,6 +153,9 @@ class Experiment:
         task, model, optimizer, data, objective, probe: the parts :func:`~groupcomp.training.fit`
             takes; schedule / settings: when and how it trains; seeds: one per ensemble member.
         threads: torch intra-op threads for the run.
+        progress: ``(total, desc) -> Progress`` for long work the experiment does itself (the
+            AGF simulation of a summary); set by :func:`groupcomp.runs.execute` (``None``:
+            silent).
     """
 
     kind: str
@@ -163,6 +173,7 @@ class Experiment:
     threads: int = 1
     stop_when: Any = None
     labels: list[str] = field(default_factory=list)
+    progress: Any = None
 
     def metrics_frame(self, state: FitState) -> pd.DataFrame:
         raise NotImplementedError
@@ -220,9 +231,9 @@ class Experiment:
         from groupcomp.runs.folder import provenance
 
         cfg = self.cfg
-        per_step = metrics.groupby("step")["loss"].mean() if len(metrics) else pd.Series([])
-        initial = float(per_step.iloc[0]) if len(per_step) else float("nan")
-        final = float(per_step.iloc[-1]) if len(per_step) else float("nan")
+        per_step = metrics.groupby("step")["loss"].mean() if len(metrics) else None
+        initial = float(per_step.iloc[0]) if per_step is not None else float("nan")
+        final = float(per_step.iloc[-1]) if per_step is not None else float("nan")
         last = metrics[metrics.step == metrics.step.max()] if len(metrics) else metrics
         stability = self.stability(state)
         if status == "completed" and not stability["stable"]:
@@ -334,12 +345,16 @@ def plan_run(
     # ``auto`` as resolve_optimizer_name decides it for the built model: hybrid for the RNN
     kind = str(o.name) if o.name != "auto" else ("hybrid" if m.name == "rnn" else "per_neuron_sgd")
     opt = {"per_neuron_sgd": "per_neuron", "sgd": "gd"}.get(kind)
-    scope = theory_scope(str(m.name), str(m.activation), int(cfg.task.k), opt)
+    clipped = o.grad_clip is not None
+    scope = theory_scope(str(m.name), str(m.activation), int(cfg.task.k), opt, clipped=clipped)
     plan = RunPlan(scope, opt, staircase=staircase)
     k = int(cfg.task.k)
     # the bound is cheap for n^k up to MAX_EXACT_SEQUENCES (a warning for a given lr); above,
-    # only ``auto`` needs it
-    if scope.times and (G.order**k <= MAX_EXACT_SEQUENCES or is_auto(o.lr)):
+    # only ``auto`` needs it. Clipping does not change the bound (it acts on large gradients,
+    # the instability starts from small ones).
+    if (scope.times or (clipped and scope.order and opt is not None)) and (
+        G.order**k <= MAX_EXACT_SEQUENCES or is_auto(o.lr)
+    ):
         plan.stable_lr = stable_lr(
             G, template, k, optimizer=opt, momentum=float(o.momentum), staircase=staircase
         )
@@ -483,6 +498,7 @@ class SequenceExperiment(Experiment):
         opt = self.plan.optimizer if self.plan is not None else None
         if opt is None:
             return {"error": f"AGF has no time conversion for optimiser {cfg.optim.name!r}"}
+        bar = self.progress(float(max(last_step, 1)), "AGF") if self.progress else None
         try:
             res = simulate(
                 self.group,
@@ -496,9 +512,13 @@ class SequenceExperiment(Experiment):
                 momentum=float(cfg.optim.momentum),
                 max_steps=float(max(last_step, 1)),
                 activation=str(cfg.theory.agf_activation),
+                progress=None if bar is None else bar.advance_to,
             )
         except GroupcompError as exc:
             return {"error": str(exc)}
+        finally:
+            if bar is not None:
+                bar.close()
         steps, loss = res.curve(end_step=float(max(last_step, 1)))
         out = res.to_dict()
         out["curve_steps"] = [float(v) for v in steps]
@@ -590,9 +610,14 @@ def _threads(cfg: DictConfig, model: torch.nn.Module, task: SequenceTask) -> int
     if cfg.train.threads is not None:
         return int(cfg.train.threads)
     # Small models are dominated by per-op overhead: one thread avoids synchronisation costs
-    # (measured in docs/performance.md). Larger ones use every core.
+    # (measured in docs/performance.md). Larger ones use the cores other processes leave free
+    # (training.threads: a busy core costs far more than a free one gains).
+    from groupcomp.training.threads import auto_threads, available_cores, load_average
+
     flops = 6 * task.num_sequences * model.hidden * task.n if cfg.task.data != "online" else 0
-    return 1 if flops < 5e7 else max(1, torch.get_num_threads())
+    if flops < 5e7:
+        return 1
+    return auto_threads(available_cores(), load_average(), at_most=torch.get_num_threads())
 
 
 def _schedule(cfg: DictConfig, steps: int) -> Schedule:
@@ -683,7 +708,8 @@ def _build_sequence(cfg: DictConfig) -> SequenceExperiment:
         if eval_seq.shape[0] > 65536:  # spectra on a fixed subsample of a large training set
             gen = torch.Generator().manual_seed(11)
             eval_seq = eval_seq[torch.randperm(eval_seq.shape[0], generator=gen)[:65536]]
-    probe = SpectralProbe(task, eval_seq, dtype, device, val_seq=val_seq)
+    # per-neuron weight spectra (neurons.npz) on top of the function's spectra
+    probe = NeuronProbe(G, SpectralProbe(task, eval_seq, dtype, device, val_seq=val_seq))
     objective = SequenceObjective(data, output_every_step=bool(m.output_every_step))
     return SequenceExperiment(
         kind="sequence",

@@ -7,6 +7,8 @@ Layout (every run kind)::
         provenance.json        package versions, git commit, platform, time
         metrics.parquet        one row per (step, seed); flushed every few seconds while running
         summary.json           typed run summary (``kind``, ``schema_version``, status, ...)
+        neurons.npz            sequence runs: per-neuron weight power per irrep at the probe
+                               steps (``groupcomp.training.neurons``); flushed with the metrics
         checkpoints/step_<t>.pt  full training state at step t (log-spaced, step 0 included,
                                  plus every ``train.checkpoint_every`` steps)
         figures/*.png|pdf      drawn by ``groupcomp.viz`` (the API / CLI layer)
@@ -41,6 +43,7 @@ from groupcomp.errors import RunFolderError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "NEURONS_FILE",
     "RunFolder",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -55,6 +58,8 @@ __all__ = [
 CHECKPOINT_FORMAT = "groupcomp-checkpoint-v2"
 #: longest run-folder name
 MAX_NAME = 120
+#: the per-neuron weight spectra of a sequence run (:mod:`groupcomp.training.neurons`)
+NEURONS_FILE = "neurons.npz"
 
 
 def _umask() -> int:
@@ -323,6 +328,13 @@ class RunFolder:
         atomic_write_bytes(self.path / "metrics.parquet", frame.to_parquet(index=False))
         return self.path / "metrics.parquet"
 
+    def write_arrays(self, rel: str, arrays: Mapping[str, Any]) -> Path:
+        """Write numeric numpy arrays to ``rel`` (an uncompressed ``.npz``; no pickles)."""
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        atomic_write_bytes(self.path / rel, buf.getvalue())
+        return self.path / rel
+
     def checkpoint_path(self, step: int) -> Path:
         return self.path / "checkpoints" / f"step_{int(step):09d}.pt"
 
@@ -383,6 +395,19 @@ class RunFolder:
 
     def read_summary(self) -> dict[str, Any]:
         return read_json(self.path / "summary.json")
+
+    def read_arrays(self, rel: str) -> dict[str, np.ndarray] | None:
+        """The arrays of :meth:`write_arrays` (``None`` if the file does not exist); object
+        arrays are refused (``allow_pickle=False``)."""
+        path = self.path / rel
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception as exc:  # zip / format / pickle errors of every kind
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunFolderError(f"{path}: unreadable or corrupt ({first[:200]})") from None
 
     def read_metrics(self):
         import pandas as pd

@@ -4,10 +4,12 @@ steps) of a sequence run, the grokking epochs of an arithmetic run."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # tables come in; pandas is imported by whoever built them
+    import pandas as pd
 
 __all__ = [
     "first_epoch_reaching",

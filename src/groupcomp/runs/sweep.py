@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import sys
 import time
@@ -47,11 +48,13 @@ from groupcomp.config import load_config, schema_for_kind
 from groupcomp.errors import ConfigError, DivergenceError, GroupcompError, RunFolderError
 from groupcomp.runs.execute import RunResult, execute, resume_run
 from groupcomp.runs.folder import MAX_NAME, RunFolder, atomic_write_text, validate_run_name
+from groupcomp.runs.progress import Progress
 
 __all__ = [
     "ERROR_FILE",
     "JobOutcome",
     "SweepResult",
+    "count_jobs",
     "default_sweep_name",
     "job_name",
     "multirun",
@@ -66,6 +69,10 @@ RESUMABLE = ("running", "interrupted")
 UNSUCCESSFUL = ("failed", "diverged", "interrupted", "running")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,@-]+")
+
+#: the progress of each sweep running in this process, by sweep folder (jobs that Hydra's
+#: launchers run in other processes find none and print their line only)
+_PROGRESS: dict[str, Progress] = {}
 
 
 @dataclass
@@ -248,10 +255,12 @@ def run_job(
     *,
     num: int | None = None,
     on_result: Callable[[RunResult], None] | None = None,
+    progress: bool = False,
 ) -> JobOutcome:
     """Run one job of a sweep into ``sweep_dir/name`` (skip / resume / train, see the module
     docstring). Never raises for a failing job (except ``KeyboardInterrupt``, which stops the
-    sweep after the job's run has stopped cleanly)."""
+    sweep after the job's run has stopped cleanly). ``progress``: show the run's own progress
+    (:mod:`groupcomp.runs.progress`)."""
     path = Path(sweep_dir) / name
     out = JobOutcome(name, list(overrides), "failed", str(path), num=num)
     t0 = time.perf_counter()
@@ -266,10 +275,17 @@ def run_job(
                 out.status, out.error = "failed", (path / ERROR_FILE).read_text().splitlines()[0]
             return out
         if state == "resume":
-            res = resume_run(path, quiet=True, on_result=_safe(on_result))
+            res = resume_run(path, quiet=True, on_result=_safe(on_result), progress=progress)
             out.resumed = True
         else:
-            res = execute(cfg, sweep_dir, name=name, quiet=True, on_result=_safe(on_result))
+            res = execute(
+                cfg,
+                sweep_dir,
+                name=name,
+                quiet=True,
+                on_result=_safe(on_result),
+                progress=progress,
+            )
         out.status = str(res.summary["status"])
         out.final_loss = res.summary.get("final_loss")
         (path / ERROR_FILE).unlink(missing_ok=True)
@@ -303,6 +319,7 @@ class _HydraJob:
         hc = HydraConfig.get()
         overrides = list(hc.overrides.task)
         num = int(hc.job.num) if hc.job.get("num") is not None else None
+        bar = _PROGRESS.get(self.sweep_dir)  # only in the sweep's own process
         outcome = run_job(
             schema_for_kind(self.kind),
             self.preset,
@@ -311,8 +328,15 @@ class _HydraJob:
             job_name(overrides, self.swept),
             num=num,
             on_result=self.on_result,
+            progress=bar is not None and bar.mode != "off",
         )
-        if not self.quiet:
+        if bar is not None:
+            if not self.quiet:
+                bar.write(f"groupcomp: {outcome.line()}")
+            loss = "" if outcome.final_loss is None else f", loss {outcome.final_loss:.4g}"
+            bar.set_postfix_str(f"last: {outcome.status}{loss}")
+            bar.update(1)
+        elif not self.quiet:
             print(f"groupcomp: {outcome.line()}", flush=True)
         return outcome.to_dict()
 
@@ -359,6 +383,7 @@ def multirun(
     force: bool = False,
     quiet: bool = False,
     on_result: Callable[[RunResult], None] | None = None,
+    progress: Progress | None = None,
 ) -> SweepResult:
     """Run a sweep of ``preset`` over ``overrides`` (Hydra's sweeper syntax, plus Hydra's own
     ``hydra/launcher=…`` and ``hydra.…`` overrides) into ``out/<name>``.
@@ -369,8 +394,13 @@ def multirun(
         name: the sweep folder's name (default :func:`default_sweep_name`).
         force: run every job again, in a new sweep folder ``<name>-2``, ``-3``… (nothing is
             overwritten); without it, finished jobs are skipped and interrupted ones resumed.
-        quiet: no progress lines (one per job, printed by the job's process).
+        quiet: no progress: neither the sweep's bar (jobs done, the last job's final loss,
+            ETA; a status line every few seconds when stderr is not a terminal, see
+            :mod:`groupcomp.runs.progress`) nor each run's own bar, nor one line per job.
+            Jobs that a launcher runs in other processes print their line only.
         on_result: called with each job's result after its folder is written (figures).
+        progress: count the jobs on this :class:`~groupcomp.runs.progress.Progress` instead
+            of a bar of the sweep's own (several sweeps under one bar); it is not closed.
 
     Raises:
         ConfigError: an unknown key, bad override syntax, or an unknown launcher.
@@ -408,8 +438,15 @@ def multirun(
         "hydra/hydra_logging=none",
         "hydra/job_logging=none",
     ]
+    own = progress is None
+    if own:  # jobs run by another launcher finish in other processes: no bar for them
+        launchers = [o.partition("=")[2] for o in spec.hydra_overrides if "hydra/launcher=" in o]
+        here = not launchers or launchers[-1] == "basic"
+        total = count_jobs(spec.overrides)
+        progress = Progress(total, desc="sweep", unit="job", enabled=here and not quiet)
     if not quiet:
-        print(f"groupcomp: sweep folder {sweep_dir}", flush=True)
+        progress.write(f"groupcomp: sweep folder {sweep_dir}")
+    _PROGRESS[str(sweep_dir)] = progress
     GlobalHydra.instance().clear()
     try:
         with initialize(version_base="1.3", config_path=None, job_name="groupcomp"):
@@ -436,7 +473,34 @@ def multirun(
         ) from exc
     finally:
         GlobalHydra.instance().clear()
+        _PROGRESS.pop(str(sweep_dir), None)
+        if own:
+            progress.close()
     return SweepResult(sweep_dir, _outcomes(ret, spec.swept, sweep_dir))
+
+
+def count_jobs(overrides: Sequence[str]) -> int | None:
+    """The number of jobs of a sweep over ``overrides`` (config overrides in Hydra's syntax,
+    as Hydra's basic sweeper expands them: the product of the number of values of each swept
+    key, a key given twice counting once); ``None`` when they do not parse.
+
+    >>> count_jobs(["model.hidden=60,120,180", "train.seeds=[0],[1]", "task.k=2"])
+    6
+    >>> count_jobs(["task.k=range(2,5)", "optim.lr=choice(1e-3,1e-2)"])
+    6
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        sizes: dict[str, int] = {}
+        for o in parsed:
+            key = o.get_key_element()
+            sizes[key] = len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
+    except (HydraException, ValueError, TypeError):
+        return None
+    return math.prod(sizes.values())
 
 
 def _remove_if_empty(folder: Path) -> None:

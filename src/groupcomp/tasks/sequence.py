@@ -41,8 +41,10 @@ class SequenceTask:
         max_exhaustive: largest ``n^k`` that :meth:`exhaustive` / :meth:`split` will materialise.
 
     Attributes:
-        G, template (read-only float64 ``(n,)``), k, n, num_sequences (``n^k``, a Python int),
-        encoding (read-only float64 ``(n, n)``, ``encoding[g] = x_g``).
+        G, k, n: the group, the sequence length, the group order.
+        template: read-only float64 ``(n,)``.
+        num_sequences: ``n^k`` (a Python int).
+        encoding: read-only float64 ``(n, n)``, ``encoding[g] = x_g``.
 
     Sequences are ``LongTensor``s of shape ``(B, k)`` (any leading batch shape is accepted by
     :meth:`products`, :meth:`targets` and :meth:`dense`).

@@ -142,7 +142,7 @@ from __future__ import annotations
 import copy
 import math
 import time as _time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -707,6 +707,7 @@ def simulate(
     activation: str = "neuron",
     collective_fraction: float = 0.5,
     collective_cover: float = 0.9,
+    progress: Callable[[float, float], None] | None = None,
 ) -> AGFResult:
     """Simulate AGF (docs/theory.md §4.2; P2 = Kunin et al., arXiv 2506.06489) for the two-layer
     ``z^k`` network on the exhaustive ``k``-fold composition task of ``G`` with ``template``.
@@ -759,6 +760,9 @@ def simulate(
             them carrying ``collective_cover`` of the population's utility ``Σ s_i^κ U_i``
             activates, from their current norms). The single-neuron threshold still applies.
         collective_fraction, collective_cover: the two fractions of ``"collective"``.
+        progress: called as ``progress(steps, loss)`` (optimiser steps reached, mean-MSE loss)
+            after every integration step and every jump, e.g. to drive a progress bar
+            (:class:`groupcomp.runs.progress.Progress`); nothing is printed here.
 
     Returns:
         :class:`AGFResult`.
@@ -803,6 +807,7 @@ def _simulate(
     activation: str = "neuron",
     collective_fraction: float = 0.5,
     collective_cover: float = 0.9,
+    progress: Callable[[float, float], None] | None = None,
 ) -> AGFResult:
     wall0 = _time.perf_counter()
     activation = _check_choice(activation, ACTIVATION_RULES, "activation")
@@ -974,6 +979,8 @@ def _simulate(
             n_int += 1
             if dt > 0:
                 dt_prev = dt
+            if progress is not None:
+                progress(t / dt_step, loss)
             if hit:
                 tie = max(tie_rtol * t, 1e-12 * t_cross)  # (near-)simultaneous crossings
                 fired = [int(dormant[i]) for i in np.flatnonzero(cross <= t_cross + tie)]
@@ -1057,6 +1064,8 @@ def _simulate(
         levels.append(loss)
         res_powers.append(_residual_power(G, R))
         costmin_iters.append(n_it)
+        if progress is not None:
+            progress(t / dt_step, loss)
 
     s_now = _norm_from_S(s0, S, q)
     final = np.where(active[:, None, None], theta_act, theta_bar * s_now[:, None, None])

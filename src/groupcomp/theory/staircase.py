@@ -312,6 +312,19 @@ def predict_staircase(
     Raises:
         ConfigError: ``k < 1``; non-finite template; non-zero mean and ``center=False``.
         ShapeError: template of the wrong shape.
+
+    P1's D3 setting: powers ``(0, 30, 3000)`` on (trivial, sign, rot1), ``k = 2``. The plateau
+    before any drop is the template's energy over ``n`` (``3030 / 6 = 505``); learning rot1
+    removes its share, then sign:
+
+    >>> from groupcomp.groups import dihedral
+    >>> from groupcomp.templates import fourier_template
+    >>> G = dihedral(3)
+    >>> s = predict_staircase(G, fourier_template(G, [0, 30, 3000]), k=2)
+    >>> [[s.irrep_labels[i] for i in grp] for grp in s.order], s.plateaus_mse
+    ([['rot1'], ['sign']], [505.0, 5.0, 0.0])
+    >>> round(float(s.step_utilities[0] / s.step_utilities[1]), 2)  # U*_rot1 / U*_sign
+    88.39
     """
     k = _check_k(k)
     x = check_template(G, template)

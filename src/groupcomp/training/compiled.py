@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from groupcomp.training.threads import CpuMonitor, auto_threads, available_cores
+
 __all__ = [
     "AUTO_MAX_FLOPS",
     "SPLIT_MIN_FLOPS",
@@ -217,6 +219,11 @@ class CompiledTrainer:
                 self.split = want
         self.threads = min(self.S, want) if self.split == 1 else 1
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        # threads=None: the split chunks run on as many threads as other processes leave cores
+        # free, decided again at every call (the chunks fix the numbers, not the threads)
+        self._monitor = CpuMonitor() if threads is None and self.split > 1 else None
+        #: threads that executed the split chunks in the latest call (1 without a split)
+        self.workers = 1
         self.load()
 
     def load(self) -> None:
@@ -264,7 +271,11 @@ class CompiledTrainer:
         if self.split > 1:
             import numba
 
-            numba.set_num_threads(min(self.split, numba.config.NUMBA_NUM_THREADS))
+            self.workers = min(self.split, numba.config.NUMBA_NUM_THREADS)
+            if self._monitor is not None:
+                others = self._monitor.others()
+                self.workers = auto_threads(available_cores(), others, at_most=self.workers)
+            numba.set_num_threads(self.workers)
             pkern = _parallel_kernel()
 
             def one(s: int) -> None:

@@ -128,6 +128,8 @@ class ArithObjective:
     """
 
     record_keys: tuple[str, ...] = ("loss", "train_loss", "train_acc", "test_loss", "test_acc")
+    #: take the model's fused exact gradients where it has them (False: autograd)
+    use_fused: bool = True
 
     def __init__(
         self,
@@ -146,6 +148,7 @@ class ArithObjective:
         self.data = data
         self.ridge_lambda = ridge_lambda
         self._train_Y: Tensor | None = None
+        self._all: tuple[Tensor, ...] | None = None  # [train | test] tuples, labels, pickers
 
     def _ridge(self, model: torch.nn.Module) -> None:
         if self.ridge_lambda is None:
@@ -164,8 +167,57 @@ class ArithObjective:
             o = model(x)
             return arith_loss(o, y, self.kind), _accuracy(o, y)
 
+    def fused(self, model: torch.nn.Module) -> bool:
+        """Whether steps use the model's fused exact gradients (``ArithNet.loss_and_grad``);
+        ``use_fused = False`` forces autograd (the reference path of tests and benchmarks)."""
+        return self.use_fused and bool(getattr(model, "supports_fused_grad", False))
+
+    def _fused_full(self, model: torch.nn.Module) -> dict[str, Tensor]:
+        """A full-batch step in one fused pass over ``[train | test]``: the gradient of the
+        training rows, and every record from the same forward pass."""
+        n, n_test = self.train_x.shape[1], self.test_x.shape[1]
+        dt = model.W_in.dtype
+        if self._all is None:
+            # 0/1 columns picking the train / test rows: exact integer sums, then one division
+            pick = torch.zeros(n + n_test, 2, dtype=dt, device=self.train_x.device)
+            pick[:n, 0] = 1.0
+            pick[n:, 1] = 1.0
+            counts = torch.tensor([n, max(n_test, 1)], dtype=dt, device=pick.device)
+            self._all = (
+                torch.cat([self.train_x, self.test_x], dim=1),
+                torch.cat([self.train_y, self.test_y], dim=1),
+                pick,
+                counts,
+            )
+        x, y, pick, counts = self._all
+        losses, correct = model.loss_and_grad(x, y, self.kind, grad_rows=n)
+        S = losses.shape[0]
+        # rows: (loss, acc) per member; columns: (train, test)
+        st = (torch.stack([losses, correct.to(dt)], 1).view(S * 2, -1) @ pick).div_(counts)
+        st = st.view(S, 2, 2)
+        rec = {"loss": st[:, 0, 0], "train_loss": st[:, 0, 0], "train_acc": st[:, 1, 0]}
+        if n_test:
+            rec.update(test_loss=st[:, 0, 1], test_acc=st[:, 1, 1])
+        else:
+            rec["test_loss"] = rec["test_acc"] = torch.full((S,), float("nan"))
+        return rec
+
     def loss_and_grad(self, model: torch.nn.Module, batch, step: int) -> dict[str, Tensor]:
         xb, yb = batch
+        if self.fused(model):
+            if self.data.full:
+                self._ridge(model)
+                return self._fused_full(model)
+            if self.data.epoch_start:
+                split = self.evaluate(model)  # refits the read-out; the whole split
+                del split["loss"]
+            else:
+                self._ridge(model)
+                S, dt = yb.shape[0], model.W_in.dtype
+                nan = torch.full((S,), float("nan"), dtype=dt, device=yb.device)
+                split = dict.fromkeys(("train_loss", "train_acc", "test_loss", "test_acc"), nan)
+            losses, _ = model.loss_and_grad(xb, yb, self.kind)
+            return {"loss": losses.mean(-1), **split}
         if self.data.full:
             # one forward pass gives the step's loss and the whole split's train metrics
             self._ridge(model)

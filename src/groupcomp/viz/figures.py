@@ -7,6 +7,12 @@ each line carries a ``gid`` naming what it shows (``"loss-mean"``, ``"loss-seed"
 ``"template-power:<label>"``, ``"theory-staircase"``, ``"acc-mean:<col>"``, ...), which tests
 and callers can use to find them.
 
+Every figure function takes ``ax=`` (``accuracy_figure``: ``axes=``, it has two panels): given
+axes, it draws there and returns their :class:`~matplotlib.figure.Figure`; otherwise it makes a
+new figure in the house style (:mod:`groupcomp.viz.style`). So several runs compose on one
+figure: ``fig, (a, b) = new_figure(1, 2); loss_figure(m1, th1, ax=a); loss_figure(m2, th2,
+ax=b)``.
+
 Units: losses are mean-MSE (``torch.nn.MSELoss()``), as in the metrics tables and in
 ``Staircase.to_dict()["plateaus_mse"]``. Time axes are ``step + 1`` on a log scale.
 """
@@ -43,6 +49,7 @@ from groupcomp.viz.style import (
     group_label,
     irrep_colors,
     new_figure,
+    on_axes,
     style_context,
 )
 
@@ -51,9 +58,16 @@ __all__ = [
     "accuracy_figure",
     "loss_figure",
     "power_figure",
+    "DEFAULT_FORMATS",
+    "check_formats",
     "save_figure",
     "staircase_figure",
 ]
+
+#: Formats :func:`save_figure` writes unless told otherwise: PNG only. A PDF costs as much again
+#: as the PNG (another full draw, font subsetting): ask for it (``formats=("png", "pdf")``,
+#: ``groupcomp train ... --format png pdf``).
+DEFAULT_FORMATS: tuple[str, ...] = ("png",)
 
 #: With a log y axis, values are clipped at ``LOG_FLOOR_REL × initial loss`` so zeros plot.
 LOG_FLOOR_REL = 1e-6
@@ -432,6 +446,7 @@ def loss_figure(
     observed: Mapping | None = None,
     stability: Mapping | None = None,
     top_irreps: int = 8,
+    ax: Axes | None = None,
 ) -> Figure:
     """Training loss (mean-MSE) against ``step + 1`` on a log axis, with the theory staircase.
 
@@ -450,6 +465,11 @@ def loss_figure(
             dash-dotted staircase (``gid="agf-curve"``).
         observed: the summary's ``observed`` section: hollow circles at the observed drops.
         stability: the summary's ``stability`` section: a red cross at every spike.
+        ax: draw on this axes (its figure is returned; the legend goes outside on the right)
+            instead of a new figure.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` drawn on (``ax``'s figure when given).
 
     The mean over seeds is bold black (``gid="loss-mean"``); with several seeds each seed is a
     thin transparent line (``gid="loss-seed"``). Theory plateaus are dashed horizontal lines
@@ -486,7 +506,7 @@ def loss_figure(
     shown, others = _top_and_others(peaks, top_irreps)
 
     with style_context():
-        fig, ax = new_figure(figsize=(7.2, 4.2))
+        fig, ax = on_axes(ax, (7.2, 4.2), "loss_figure")
         seeds = _seeds(df)
         if len(seeds) > 1:
             for j, s in enumerate(seeds):
@@ -580,6 +600,7 @@ def power_figure(
     title: str | None = None,
     logy: bool = False,
     top_irreps: int = 8,
+    ax: Axes | None = None,
 ) -> Figure:
     """Learned power per irrep (``power/<label>``, mean over seeds) against ``step + 1`` (log).
 
@@ -592,6 +613,10 @@ def power_figure(
         labels: all irrep labels of the group (colours are assigned from this full list).
         title: axes title.
         logy: log y axis (values clipped at ``LOG_FLOOR_REL ×`` the largest power).
+        ax: draw on this axes instead of a new figure.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` drawn on (``ax``'s figure when given).
 
     Irreps whose template power and learned power are both ~0 (≤ 1e-8 × the largest power in
     the figure) are left out; if everything is zero only the trivial irrep is kept. Of more
@@ -637,7 +662,7 @@ def power_figure(
     floor = LOG_FLOOR_REL * scale if (logy and scale > 0) else (1e-12 if logy else None)
     clip = _clipper(floor)
     with style_context():
-        fig, ax = new_figure(figsize=(7.2, 4.2))
+        fig, ax = on_axes(ax, (7.2, 4.2), "power_figure")
         for lab in keep:
             i = labels.index(lab)
             c = colors[lab]
@@ -694,8 +719,15 @@ def power_figure(
     return fig
 
 
-def staircase_figure(theory: Mapping, *, title: str | None = None, logy: bool = False) -> Figure:
-    """The predicted staircase alone: plateau levels (mean-MSE) as a dashed step function.
+def staircase_figure(
+    theory: Mapping,
+    *,
+    title: str | None = None,
+    logy: bool = False,
+    ax: Axes | None = None,
+) -> Figure:
+    """The predicted staircase alone: plateau levels (mean-MSE) as a dashed step function
+    (``gid="theory-staircase"``), on ``ax`` if given; returns the figure drawn on.
 
     If every group has a predicted drop step the x axis is ``predicted step + 1`` (log scale)
     and each drop is at its step; otherwise the x axis is the drop index (plateau ``i`` spans
@@ -718,7 +750,7 @@ def staircase_figure(theory: Mapping, *, title: str | None = None, logy: bool = 
     ys = np.concatenate([levels, levels[-1:]])
 
     with style_context():
-        fig, ax = new_figure(figsize=(6.4, 4.0))
+        fig, ax = on_axes(ax, (6.4, 4.0), "staircase_figure")
         ax.plot(
             xs,
             ys,
@@ -758,8 +790,17 @@ def staircase_figure(theory: Mapping, *, title: str | None = None, logy: bool = 
     return fig
 
 
-def accuracy_figure(metrics: pd.DataFrame, *, title: str | None = None) -> Figure:
+def accuracy_figure(
+    metrics: pd.DataFrame,
+    *,
+    title: str | None = None,
+    axes: Axes | Sequence[Axes] | None = None,
+) -> Figure:
     """Group-arithmetic runs: train/test accuracy against epoch (log), losses in a second panel.
+
+    ``axes``: draw on these instead of a new figure: one axes (accuracy only) or two
+    (accuracy, losses; the second is left empty when there are no loss columns). The figure
+    drawn on is returned; with ``axes`` the title goes on the accuracy panel, not the figure.
 
     ``metrics`` has columns ``epoch``, ``train_acc``, ``test_acc`` (fractions in [0, 1]) and
     optionally ``seed``, ``train_loss``, ``test_loss``. Epochs are plotted as ``epoch + 1`` when
@@ -806,7 +847,17 @@ def accuracy_figure(metrics: pd.DataFrame, *, title: str | None = None) -> Figur
         )
 
     with style_context():
-        if loss_cols:
+        if axes is not None:
+            given = [axes] if isinstance(axes, Axes) else list(np.ravel(axes))
+            if not 1 <= len(given) <= 2:
+                raise ShapeError(f"accuracy_figure: axes must be 1 or 2 Axes, got {len(given)}")
+            fig, ax_acc = on_axes(given[0], (5.4, 3.6), "accuracy_figure")
+            ax_loss = (
+                on_axes(given[1], (5.4, 3.6), "accuracy_figure")[1]
+                if (loss_cols and len(given) == 2)
+                else None
+            )
+        elif loss_cols:
             fig, (ax_acc, ax_loss) = new_figure(1, 2, figsize=(9.0, 3.6))
         else:
             fig, ax_acc = new_figure(figsize=(5.4, 3.6))
@@ -828,7 +879,9 @@ def accuracy_figure(metrics: pd.DataFrame, *, title: str | None = None) -> Figur
             ax_loss.set_xlabel(xlabel)
             ax_loss.set_ylabel("loss")
             ax_loss.legend(loc="best")
-        if title:
+        if title and axes is not None:
+            ax_acc.set_title(title)
+        elif title:
             fig.suptitle(title)
     return fig
 
@@ -836,14 +889,32 @@ def accuracy_figure(metrics: pd.DataFrame, *, title: str | None = None) -> Figur
 # -- the one writer ----------------------------------------------------------------------------
 
 
+def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """``formats`` normalised (lower case, no dot, duplicates dropped), or a
+    :class:`ConfigError` naming the ones matplotlib cannot write and the allowed values."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if isinstance(formats, str):
+        formats = [formats]
+    fmts = tuple(dict.fromkeys(str(f).lower().lstrip(".") for f in formats))
+    supported = FigureCanvasBase.get_supported_filetypes()
+    bad = [f for f in fmts if f not in supported]
+    if bad or not fmts:
+        raise ConfigError(
+            f"figure format(s) {bad} not supported; allowed values: {sorted(supported)}"
+        )
+    return fmts
+
+
 def save_figure(
     fig: Figure,
     stem: Path | str,
-    formats: Sequence[str] = ("png", "pdf"),
+    formats: Sequence[str] = DEFAULT_FORMATS,
     *,
     dpi: int = SAVE_DPI,
 ) -> list[Path]:
-    """Write ``fig`` to ``<stem>.<fmt>`` for each format; return the paths written.
+    """Write ``fig`` to ``<stem>.<fmt>`` for each format (default :data:`DEFAULT_FORMATS`:
+    PNG only); return the paths written.
 
     This is the only function in :mod:`groupcomp.viz` that touches the disk. Each file is
     written atomically: to a hidden temporary file in the same folder, then moved into place
@@ -856,13 +927,7 @@ def save_figure(
         ConfigError: a format matplotlib cannot write (checked before anything is written).
     """
     stem = Path(stem)
-    fmts = [str(f).lower().lstrip(".") for f in formats]
-    supported = fig.canvas.get_supported_filetypes()
-    bad = [f for f in fmts if f not in supported]
-    if bad:
-        raise ConfigError(
-            f"figure format(s) {bad} not supported; allowed values: {sorted(supported)}"
-        )
+    fmts = check_formats(formats)
     parent = stem.parent
     parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

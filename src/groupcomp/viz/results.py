@@ -22,11 +22,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
-from groupcomp.errors import ConfigError
-from groupcomp.viz.style import THEORY_COLOR, THEORY_LS, THEORY_LW, new_figure, style_context
+from groupcomp.errors import ConfigError, ShapeError
+from groupcomp.viz.style import (
+    THEORY_COLOR,
+    THEORY_LS,
+    THEORY_LW,
+    new_figure,
+    on_axes,
+    style_context,
+)
 
 __all__ = [
     "default_axes",
@@ -75,12 +83,18 @@ def default_axes(table: pd.DataFrame) -> tuple[str | None, str | None]:
 
 
 def final_loss_figure(
-    table: pd.DataFrame, x: str, hue: str | None = None, *, y: str = DEFAULT_VALUE
+    table: pd.DataFrame,
+    x: str,
+    hue: str | None = None,
+    *,
+    y: str = DEFAULT_VALUE,
+    ax: Axes | None = None,
 ) -> Figure:
     """``y`` (default: each seed's final loss) against the column ``x``, one colour per value
     of ``hue``; markers per row and a line through the medians at each x. Numeric ``x`` is a
     numeric axis (log when positive and spanning ≥ 20×), other ``x`` categories in sorted
-    order; ``y`` is log-scaled when positive and spanning ≥ 20×.
+    order; ``y`` is log-scaled when positive and spanning ≥ 20×. Drawn on ``ax`` if given;
+    returns the figure drawn on.
 
     Raises:
         ConfigError: a column is missing.
@@ -91,7 +105,7 @@ def final_loss_figure(
     cats = [] if numeric_x else sorted(t[x].astype(str).unique())
     groups = [(None, t)] if hue is None else list(t.groupby(hue, dropna=False, sort=True))
     with style_context():
-        fig, ax = new_figure(figsize=(6.4, 4.2))
+        fig, ax = on_axes(ax, (6.4, 4.2), "final_loss_figure")
         colors = [f"C{i % 10}" for i in range(len(groups))]
         for (value, g), color in zip(groups, colors, strict=True):
             key = "all" if hue is None else f"{value}"
@@ -138,14 +152,15 @@ def _drop_pairs(table: pd.DataFrame) -> list[tuple[int, np.ndarray, np.ndarray]]
     return out
 
 
-def drop_times_figure(table: pd.DataFrame) -> Figure | None:
+def drop_times_figure(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure | None:
     """Observed against predicted drop steps (log-log), one colour per drop index, and the
-    diagonal; ``None`` when no run has both (e.g. arithmetic runs only, or no drop seen)."""
+    diagonal, on ``ax`` if given; returns the figure drawn on, or ``None`` (nothing drawn)
+    when no run has both (e.g. arithmetic runs only, or no drop seen)."""
     pairs = _drop_pairs(table)
     if not pairs:
         return None
     with style_context():
-        fig, ax = new_figure(figsize=(5.0, 4.6))
+        fig, ax = on_axes(ax, (5.0, 4.6), "drop_times_figure")
         lo, hi = math.inf, 0.0
         for i, p, o in pairs:
             ax.plot(
@@ -193,11 +208,20 @@ def width_heatmap(
     *,
     value: str = DEFAULT_VALUE,
     boundary_m: Sequence[float] = (1, 2, 4),
+    axes: Sequence[Axes] | None = None,
 ) -> Figure | None:
     """Median ``value`` per (width ``model.hidden``, group order ``group_order``) cell of the
     two-layer sequence runs, one panel per ``task.k``, on log axes, with the lines
     ``H = m·2^{k−1}|G|`` for each ``m`` in ``boundary_m``. ``None`` where it does not apply:
-    no two-layer sequence runs, or fewer than two cells in every panel."""
+    no two-layer sequence runs, or fewer than two cells in every panel.
+
+    ``axes``: draw the panels on these (at least one per ``task.k`` that has a panel, in
+    ascending k; extra axes are left alone) instead of a new figure; the figure drawn on is
+    returned.
+
+    Raises:
+        ShapeError: fewer ``axes`` than panels.
+    """
     need = ["model.hidden", "group_order", "task.k", value]
     if any(c not in table.columns for c in need):
         return None
@@ -221,8 +245,18 @@ def width_heatmap(
     positive = vals.size and (vals > 0).all()
     norm = LogNorm(vals.min(), vals.max()) if positive and vals.max() > vals.min() else Normalize()
     with style_context():
-        fig, axes = new_figure(1, len(panels), figsize=(4.6 * len(panels) + 0.8, 4.2))
-        axes = np.atleast_1d(axes)
+        if axes is None:
+            fig, axes = new_figure(1, len(panels), figsize=(4.6 * len(panels) + 0.8, 4.2))
+            axes = np.atleast_1d(axes)
+        else:
+            given = list(np.ravel(axes))
+            if len(given) < len(panels):
+                raise ShapeError(
+                    f"width_heatmap: {len(panels)} panels (one per task.k) need as many axes, "
+                    f"got {len(given)}"
+                )
+            axes = [on_axes(a, (4.6, 4.2), "width_heatmap")[1] for a in given[: len(panels)]]
+            fig = on_axes(axes[0], (4.6, 4.2), "width_heatmap")[0]
         mesh = None
         for ax, (k, grid) in zip(axes, panels, strict=True):
             hs = grid.index.to_numpy(dtype=np.float64)

@@ -1,15 +1,16 @@
 """Figures of a run folder, for every run kind: what ``groupcomp train`` / ``groupcomp arith``
 write and ``groupcomp plot`` redraws.
 
-* sequence runs: ``figures/loss`` (loss with the predicted staircase, AGF if run) and
-  ``figures/power`` (learned power per irrep);
+* sequence runs: ``figures/loss`` (loss with the predicted staircase, AGF if run),
+  ``figures/power`` (learned power per irrep) and ``figures/neurons`` (per-neuron dominant-irrep
+  fraction, weight power per irrep; RNN: ``W_mix`` irrep blocks — :mod:`groupcomp.viz.neurons`);
 * arithmetic runs: ``figures/accuracy`` (train / test accuracy and loss) and, when the operands
   form a group, ``figures/power`` (Fourier power of the input weights).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from groupcomp.errors import RunFolderError
-from groupcomp.viz.figures import accuracy_figure, loss_figure, power_figure, save_figure
+from groupcomp.viz.figures import (
+    DEFAULT_FORMATS,
+    accuracy_figure,
+    check_formats,
+    loss_figure,
+    power_figure,
+    save_figure,
+)
 
 __all__ = ["power_curves_figure", "run_figures", "write_run_figures"]
 
@@ -31,14 +39,17 @@ def _title(summary: Mapping[str, Any]) -> str:
     return f"{summary['group']}, k={summary.get('k')}, {summary.get('model')}"
 
 
-def power_curves_figure(metrics: pd.DataFrame, labels: list[str], *, title: str | None = None):
+def power_curves_figure(
+    metrics: pd.DataFrame, labels: list[str], *, title: str | None = None, ax: Any = None
+):
     """Fourier power of the input weights per irrep (mean over seeds) against ``epoch + 1``
-    (log-log). Lines carry ``gid="learned-power:<label>"``."""
-    from groupcomp.viz.style import irrep_colors, new_figure, style_context
+    (log-log), on ``ax`` if given; returns the figure drawn on. Lines carry
+    ``gid="learned-power:<label>"``."""
+    from groupcomp.viz.style import irrep_colors, on_axes, style_context
 
     colors = irrep_colors(labels)
     with style_context():
-        fig, ax = new_figure(figsize=(7.2, 4.2))
+        fig, ax = on_axes(ax, (7.2, 4.2), "power_curves_figure")
         peak = 0.0
         series = {}
         for lab in labels:
@@ -79,8 +90,12 @@ def power_curves_figure(metrics: pd.DataFrame, labels: list[str], *, title: str 
     return fig
 
 
-def run_figures(metrics: pd.DataFrame, summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The figures of one run: ``{name: Figure}`` (names are file stems under ``figures/``)."""
+def run_figures(
+    metrics: pd.DataFrame, summary: Mapping[str, Any], *, neurons: Any = None
+) -> dict[str, Any]:
+    """The figures of one run: ``{name: Figure}`` (names are file stems under ``figures/``).
+    ``neurons``: the run's per-neuron spectra (``LoadedRun.neurons``; sequence runs), drawn as
+    ``neurons`` (:func:`groupcomp.viz.neurons.neurons_figure`) when given."""
     kind = summary.get("kind")
     title = _title(summary)
     figs: dict[str, Any] = {}
@@ -108,17 +123,29 @@ def run_figures(metrics: pd.DataFrame, summary: Mapping[str, Any]) -> dict[str, 
     figs["power"] = power_figure(
         metrics, theory["powers"], theory["irrep_labels"], title=title, logy=True
     )
+    if neurons is not None:
+        from groupcomp.viz.neurons import neurons_figure
+
+        figs["neurons"] = neurons_figure(neurons, title=title)
     return figs
 
 
 def write_run_figures(
-    run_dir: str | Path, metrics: pd.DataFrame, summary: Mapping[str, Any]
+    run_dir: str | Path,
+    metrics: pd.DataFrame,
+    summary: Mapping[str, Any],
+    formats: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Draw :func:`run_figures` into ``run_dir/figures`` (png + pdf); the paths written."""
+    """Draw :func:`run_figures` into ``run_dir/figures`` in ``formats`` (``None``:
+    :data:`~groupcomp.viz.figures.DEFAULT_FORMATS`, PNG only); the paths written."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    fmts = DEFAULT_FORMATS if formats is None else check_formats(formats)
     out: list[Path] = []
-    for name, fig in run_figures(metrics, summary).items():
-        out += save_figure(fig, Path(run_dir) / "figures" / name)
+    from groupcomp.runs.folder import NEURONS_FILE, RunFolder
+
+    neurons = RunFolder(run_dir).read_arrays(NEURONS_FILE)  # None where not recorded
+    for name, fig in run_figures(metrics, summary, neurons=neurons).items():
+        out += save_figure(fig, Path(run_dir) / "figures" / name, fmts)
     return out

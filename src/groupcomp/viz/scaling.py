@@ -18,16 +18,20 @@ is written (use :func:`groupcomp.viz.save_figure`). Every artist carries a ``gid
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from groupcomp.errors import ShapeError
 from groupcomp.viz.style import (
     THEORY_COLOR,
     THEORY_LW,
     new_figure,
+    on_axes,
     require_table,
     style_context,
 )
@@ -52,7 +56,11 @@ _TABLE_COLUMNS = (
 
 
 def scaling_figure(
-    table: pd.DataFrame, trained: pd.DataFrame | None = None, *, title: str | None = None
+    table: pd.DataFrame,
+    trained: pd.DataFrame | None = None,
+    *,
+    title: str | None = None,
+    axes: Sequence[Axes] | None = None,
 ) -> Figure:
     """Two panels against k: (left) hidden width on a log y axis — the two-layer construction
     width (exponential in k), the RNN width (constant), the tree's shared-block width and its
@@ -66,18 +74,29 @@ def scaling_figure(
             rnn_width, tree_width, two_layer_depth, rnn_steps, tree_depth``).
         trained: optional, columns ``k, smallest_width`` (NaN = no candidate reached the
             target; then ``max_width_tried``, if present, is drawn as an open marker).
-        title: figure title.
+        title: figure title (with ``axes``: the width panel's title).
+        axes: draw on these two axes (width, depth) instead of a new figure.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` drawn on (the axes' figure when given).
 
     Raises:
-        ShapeError: missing columns or an empty table.
+        ShapeError: missing columns or an empty table, or ``axes`` not two Axes.
     """
     require_table(table, _TABLE_COLUMNS, "scaling_figure table")
     if trained is not None:
         require_table(trained, ("k", "smallest_width"), "scaling_figure trained")
     t = table.sort_values("k")
     k = t["k"].to_numpy(dtype=np.float64)
+    if axes is not None and len(list(np.ravel(axes))) != 2:
+        raise ShapeError(f"scaling_figure: axes must be two Axes (width, depth), got {axes!r}")
     with style_context():
-        fig, (ax_w, ax_d) = new_figure(1, 2, figsize=(9.0, 3.8))
+        if axes is None:
+            fig, (ax_w, ax_d) = new_figure(1, 2, figsize=(9.0, 3.8))
+        else:
+            a_w, a_d = np.ravel(axes)
+            fig, ax_w = on_axes(a_w, (4.5, 3.8), "scaling_figure")
+            ax_d = on_axes(a_d, (4.5, 3.8), "scaling_figure")[1]
         ax_w.plot(
             k,
             t["two_layer_width"],
@@ -175,7 +194,7 @@ def scaling_figure(
         ax_w.set_yscale("log")
         ax_w.set_xlabel("sequence length k")
         ax_w.set_ylabel("hidden width")
-        ax_w.set_title("width")
+        ax_w.set_title(f"{title}: width" if (title and axes is not None) else "width")
         ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_w.legend(loc="upper left")
 
@@ -209,6 +228,6 @@ def scaling_figure(
         top = float(np.nanmax(t[["two_layer_depth", "rnn_steps", "tree_depth"]].to_numpy()))
         ax_d.set_ylim(0, math.ceil(top) + 0.5)
         ax_d.legend(loc="upper left")
-        if title:
+        if title and axes is None:
             fig.suptitle(title)
     return fig

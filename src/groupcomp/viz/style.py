@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
@@ -44,6 +45,8 @@ __all__ = [
     "irrep_colors",
     "label_sort_key",
     "new_figure",
+    "on_axes",
+    "root_figure",
     "rc_params",
     "style_context",
 ]
@@ -117,13 +120,41 @@ def require_table(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] = (6.4, 4.0)):
-    """A constrained-layout :class:`Figure` (no pyplot) and its axes, squeezed like ``subplots``.
+    """A constrained-layout :class:`Figure` (no pyplot) and its axes, squeezed like ``subplots``,
+    in the house style (:func:`rc_params`: grid, no top/right spines, small fonts).
 
-    Call inside :func:`style_context` so the axes pick up the style.
+    This is the way to compose figures of your own from the ``groupcomp.viz`` functions, which
+    all take ``ax=`` (or ``axes=``)::
+
+        fig, (a, b) = new_figure(1, 2, figsize=(10, 4))
+        loss_figure(metrics_a, theory_a, ax=a)
+        loss_figure(metrics_b, theory_b, ax=b)
     """
-    fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=True)
+    with style_context():
+        fig = Figure(figsize=figsize, layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=True)
     return fig, axes
+
+
+def root_figure(ax: Axes) -> Figure:
+    """The top-level :class:`Figure` holding ``ax`` (also when ``ax`` is in a sub-figure)."""
+    fig = ax.figure
+    while fig is not None and not isinstance(fig, Figure):
+        fig = fig.figure  # a SubFigure's parent chain ends at the Figure
+    if fig is None:
+        raise ShapeError("ax: the axes belongs to no figure")
+    return fig
+
+
+def on_axes(ax: Axes | None, figsize: tuple[float, float], what: str) -> tuple[Figure, Axes]:
+    """``(figure, axes)`` to draw on: a new figure of ``figsize`` when ``ax`` is ``None``,
+    else ``ax`` and its (root) figure. The convention of every ``*_figure`` function: given
+    an axes it draws there and returns that axes' figure."""
+    if ax is None:
+        return new_figure(figsize=figsize)
+    if not isinstance(ax, Axes):
+        raise ShapeError(f"{what}: ax must be a matplotlib Axes, got {type(ax).__name__}")
+    return root_figure(ax), ax
 
 
 # -- irrep colours -----------------------------------------------------------------------------
