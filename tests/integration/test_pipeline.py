@@ -74,14 +74,16 @@ def _line(fig, gid: str):
 def test_plot_redraws_every_kind(runs) -> None:
     from groupcomp.viz import run_figures
 
+    # a sequence run's folder also has the per-neuron records (figures/neurons)
     expected = ({"loss", "power"}, {"accuracy", "power"})
-    for res, names in zip(runs, expected, strict=True):
+    on_disk = ({"loss", "power", "neurons"}, {"accuracy", "power"})
+    for res, names, files in zip(runs, expected, on_disk, strict=True):
         figs = res.run_dir / "figures"
         for p in figs.iterdir():
             p.unlink()
         paths = plot(res.run_dir)  # PNG only by default (a PDF costs another full draw)
-        assert {p.name for p in paths} == {f"{n}.png" for n in names}
-        assert {p.name for p in figs.iterdir()} == {f"{n}.png" for n in names}
+        assert {p.name for p in paths} == {f"{n}.png" for n in files}
+        assert {p.name for p in figs.iterdir()} == {f"{n}.png" for n in files}
         drawn = run_figures(res.metrics, res.summary)
         assert set(drawn) == names
     seq, ari = runs

@@ -36,13 +36,29 @@ def test_every_column_is_a_loadable_preset(name: str) -> None:
 
 
 def test_p1_fig1_columns_use_the_authors_templates() -> None:
-    """The authors' Figure-1 templates (their irrep order translated to G.irreps(): for O
-    their (0, 430, 100, 900, 1000) over (trivial, 3-dim rotation, 3-dim standard, 2, sign))."""
+    """The authors' Figure-1 templates, translated by the upstream importer from their escnn
+    irrep order to G.irreps() (O: their (0, 430, 100, 900, 1000) over (trivial, 3-dim rotation,
+    3-dim, 2-dim, sign); A5: (0, 1300, 100, 2000, 600) over (trivial, 3, 5, 3, 4))."""
+    from groupcomp.config.upstream import translate_upstream
+
+    theirs = {
+        "O": ("octahedral", [0, 430, 100, 900, 1000]),
+        "A5": ("A5", [0, 1300, 100, 2000, 600]),
+        "D5": ("dihedral", [0, 3000, 2000, 1000]),
+    }
     spec = load_figure_spec("p1-fig1")
     by = {c.label: load_config(c.preset, list(c.overrides)) for c in spec.columns}
-    assert list(by["D5"].template.powers) == [0, 3000, 2000, 1000]
+    for label, (name, powers) in theirs.items():
+        data = {"group_name": name, "k": 2, "powers": powers, "template_type": "custom_fourier"}
+        data |= {"batch_size": 128, "mode": "exhaustive"}
+        if name == "dihedral":
+            data["group_n"] = 5
+        model = {"model_type": "TwoLayerNet", "hidden_dim": 50, "nonlinearity": "square"}
+        training = {"optimizer": "per_neuron", "learning_rate": 1e-3, "epochs": 10}
+        ours, _ = translate_upstream({"data": data, "model": model, "training": training})
+        assert list(by[label].template.powers) == pytest.approx(ours["template.powers"])
     assert list(by["O"].template.powers) == [0, 1000, 900, 430, 100]
-    assert list(by["A5"].template.powers) == [0, 1300, 100, 2000, 600]
+    assert list(by["A5"].template.powers) == [0, 1300, 2000, 600, 100]
     for cfg in by.values():
         assert cfg.task.k == 2
 

@@ -83,8 +83,18 @@ def test_cpu_monitor_reads_this_machine() -> None:
 def test_split_kernel_workers_follow_the_load_numbers_do_not(monkeypatch) -> None:
     """threads=None: the two fixed chunks of each step run on 1 thread while others keep the
     cores busy and on 2 when they are free, decided at every call; the losses and parameters
-    are bit-identical either way (the chunks, not the threads, fix the sums)."""
+    are bit-identical either way (the chunks, not the threads, fix the sums), and torch's
+    thread count (1, as a run of this size sets it) is the same after every call."""
     monkeypatch.setattr(compiled_mod, "SPLIT_MIN_FLOPS", 0)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _check_split_workers(monkeypatch)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _check_split_workers(monkeypatch) -> None:
     monkeypatch.setattr(compiled_mod.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(compiled_mod, "available_cores", lambda: 2)
     import numba
@@ -105,6 +115,8 @@ def test_split_kernel_workers_follow_the_load_numbers_do_not(monkeypatch) -> Non
         for lo in (0, 30):
             tr.run(30, losses[lo : lo + 30])
             workers.append(tr.workers)
+            # numba's OpenMP layer shares the thread count with torch: torch's is kept
+            assert torch.get_num_threads() == 1
         tr.sync()
         tr.close()
         expected = [1 if x >= 1 else idle for x in loads]

@@ -275,14 +275,26 @@ class CompiledTrainer:
             if self._monitor is not None:
                 others = self._monitor.others()
                 self.workers = auto_threads(available_cores(), others, at_most=self.workers)
-            numba.set_num_threads(self.workers)
-            pkern = _parallel_kernel()
+            pkern, workers = _parallel_kernel(), self.workers
 
             def one(s: int) -> None:
-                pkern(
-                    self.V[s], self.Wt[s], self.enc, self.seq, self.tgt, self.mask, hyper,
-                    self.act, self.p, steps, out[s], counters[s], self.split,
-                )  # fmt: skip
+                # numba's OpenMP layer and torch share the process's OpenMP thread count:
+                # numba's launch set it (torch's too) to NUMBA_NUM_THREADS, so the probes ran
+                # on 2 torch threads (an element-wise op 150x slower on a busy machine); and a
+                # count left at 1 by torch made the kernel's 2-thread steps 70x slower. So:
+                # the kernel's count while it runs, torch's own afterwards (measured in
+                # docs/performance.md)
+                torch_threads = torch.get_num_threads()
+                try:
+                    torch.set_num_threads(workers)
+                    numba.set_num_threads(workers)
+                    pkern(
+                        self.V[s], self.Wt[s], self.enc, self.seq, self.tgt, self.mask, hyper,
+                        self.act, self.p, steps, out[s], counters[s], self.split,
+                    )  # fmt: skip
+                finally:
+                    if torch.get_num_threads() != torch_threads:
+                        torch.set_num_threads(torch_threads)
         else:
             kern = _kernel()
 
