@@ -4,10 +4,11 @@
 * ``groupcomp train d3`` (the whole command: imports, build, theory, fit, probes, checkpoints,
   metrics, summary, figures), with its fit loop (``summary.json``'s ``wall_time_s``) reported
   separately;
-* the default thread count vs ``train.threads=1`` on the octahedral and d3 presets, with the
-  machine idle and with two CPU burners (``python -c "while 1: pass"``, killed afterwards) —
-  plus the previous default for the octahedral preset (the kernel's two-chunk split on two
-  threads whatever the load: ``train.threads=2``) on a tenth of its steps.
+* the default thread count vs ``train.threads=1`` on the octahedral and d3 presets, without
+  and with two CPU burners (``python -c "while 1: pass"``, killed afterwards; "no burners" is
+  as idle as the machine is: the 1-minute load average is recorded with every row) — plus the
+  previous default for the octahedral preset (the kernel's two-chunk split on two threads
+  whatever the load: ``train.threads=2``) under the burners, on a tenth of its steps.
 
 Pairs are interleaved (A, B, A, B, ...) so that slow drifts of a shared machine hit both sides;
 each row reports the median and every wall time, and the 1-minute load average before it.
@@ -135,13 +136,13 @@ def whole_cases(quick: bool = False) -> tuple[list[dict], dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         _run(_train_cmd("d3", Path(tmp), "warm", ["train.steps=100"]))
     rows.append(import_floor(2 * reps))
-    (d3,) = train_pair("d3", {"default": []}, reps, "idle")
+    (d3,) = train_pair("d3", {"default": []}, reps, "no burners")
     d3["name"] = "whole:groupcomp train d3"
     rows.append(d3)
     oct_steps = 1100 if quick else None
     both = {"default": [], "threads=1": ["train.threads=1"]}
-    rows += train_pair("octahedral", both, reps, "idle", steps=oct_steps)
-    rows += train_pair("d3", both, 1 if quick else 2, "idle")
+    rows += train_pair("octahedral", both, reps, "no burners", steps=oct_steps)
+    rows += train_pair("d3", both, 1 if quick else 2, "no burners")
     with burners(2):
         rows += train_pair("octahedral", both, 1 if quick else 2, "2 burners", steps=oct_steps)
         rows += train_pair("d3", both, 1 if quick else 2, "2 burners")
@@ -157,7 +158,7 @@ def whole_cases(quick: bool = False) -> tuple[list[dict], dict[str, float]]:
         "d3 fit / whole": d3["fit_s"] / d3["wall_s"],
     }
     for preset in ("octahedral", "d3"):
-        for tag in ("idle", "2 burners"):
+        for tag in ("no burners", "2 burners"):
             a = by.get(f"whole:{preset} {tag} default")
             b = by.get(f"whole:{preset} {tag} threads=1")
             if a and b:

@@ -162,6 +162,26 @@ def test_trained_run_factorises_consistently_with_its_loss(trained) -> None:
     assert C.cyclic_shape(run.task.operand_group) == (7,) and seed == 0
 
 
+@pytest.mark.slow
+def test_without_r_star_the_solutions_have_three_nodes_per_frequency(tmp_path) -> None:
+    """P3's Fig. 2 variant: with the R_* term removed from the objective (`loss_remove=
+    [R_star]`), z_syn (order 3) is a global solution, and trained Z7 networks (q = 20) end with
+    ~3 nodes per frequency pair (P3: "≈ 3"); their real loss is then z_syn's (d−1)/(2d) = 3/7."""
+    overrides = ["seeds=[1,2]", "loss_remove=[R_star]", "train.progress=false"]
+    cfg = load_config("cogs_z7", overrides, schema=ArithConfig)
+    res = train(cfg, tmp_path, name="z7", quiet=True, figures=False)
+    run = groupcomp.load_run(res.run_dir)
+    final = run.metrics.groupby("seed").tail(1)
+    assert (final["loss"] < 1e-3).all()  # the objective (loss without R_*) reaches ~0
+    hist: dict[int, int] = {}
+    for _, net in A.run_networks(run):
+        f = A.factorize(net)
+        assert f.loss == pytest.approx(3 / 7, abs=0.02)  # what is left is R_*
+        for order, count in A.order_histogram(net).items():
+            hist[order] = hist.get(order, 0) + count
+    assert hist.get(3, 0) >= 0.75 * sum(hist.values()), hist
+
+
 def test_grokking_scaling_and_shares_figures() -> None:
     from matplotlib.figure import Figure
 

@@ -204,6 +204,35 @@ def test_z_syn_alone_leaves_only_r_star(spec: str) -> None:
         assert model_loss(net, spec) == pytest.approx((d - 1) / (2 * d))
 
 
+@pytest.mark.parametrize("spec", list(GROUPS))
+def test_rstar_term_is_theorem1_r_star_and_differentiable(spec: str) -> None:
+    """The torch R_* term (what `loss_remove=[R_star]` subtracts) equals Theorem 1's
+    (1/d) Σ_k E_*(k) member by member, and its gradient is the finite-difference one."""
+    shape = GROUPS[spec]
+    d = math.prod(shape)
+    rng = np.random.default_rng(3)
+    W_in = torch.tensor(rng.normal(size=(2, 4, 2, d)), requires_grad=True)
+    W_out = torch.tensor(rng.normal(size=(2, 4, d)), requires_grad=True)
+    term = C.rstar_term(W_in, W_out, shape)
+    for s in range(2):
+        net = C.CogsNet.from_weights(
+            W_in[s, :, 0].detach().numpy(), W_in[s, :, 1].detach().numpy(),
+            W_out[s].detach().numpy(), shape,
+        )  # fmt: skip
+        ref = C.loss_decomposition(net).r_star.sum() / d
+        assert float(term[s].detach()) == pytest.approx(ref, rel=1e-12)
+    # z_syn on every pair: R_* is all that is left of the loss (plus 1/d per self-conjugate
+    # character, which has no node), so the term is the loss
+    net = C.z_syn_all(shape)
+    W_a, W_b, W_o = (torch.tensor(w)[None] for w in net.weights())
+    t = C.rstar_term(torch.stack([W_a, W_b], 2), W_o, shape)
+    R = n_self_conjugate(shape)
+    assert float(t[0]) == pytest.approx(model_loss(net, spec) - R / d, rel=1e-10)
+    assert torch.autograd.gradcheck(
+        lambda a, b: C.rstar_term(a, b, shape), (W_in[:1, :2], W_out[:1, :2]), eps=1e-6
+    )
+
+
 def _block_sums(net: C.CogsNet, k: int) -> dict[str, complex]:
     m = C.block_monomials(net.z[:, :, k]).sum(axis=0)
     return dict(zip(C.MONOMIALS, m, strict=True))
@@ -307,3 +336,21 @@ def test_order_histogram_counts_each_frequency_pair_once() -> None:
     assert A.order_histogram(f6, threshold=1e-3) == {2: 1, 6: 3}
     with pytest.raises(ConfigError, match="threshold"):
         A.order_histogram(net, threshold=-1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["loss_remove=[R_n]"], "allowed entries: R_star"),
+        (["loss_remove=[R_star]", "loss=ce"], "loss: must be mse"),
+        (["loss_remove=[R_star]", "group=S3"], "product of cyclic groups"),
+        (["loss_remove=[R_star]", "model.activation=relu"], "model.activation: must be square"),
+        (["loss_remove=[R_star]", "train.batch_size=8"], "train.batch_size"),
+    ],
+)
+def test_loss_remove_is_refused_outside_theorem1(overrides, needle: str) -> None:
+    from groupcomp.config import ArithConfig, load_config
+
+    with pytest.raises(ConfigError) as exc:
+        load_config("cogs_z7", overrides, schema=ArithConfig)
+    assert needle in str(exc.value)

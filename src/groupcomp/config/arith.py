@@ -167,6 +167,12 @@ class ArithConfig(ExperimentConfig):
     group: str = "Z23"
     #: ``mse`` (onto centred one-hot targets, P3's zero-mean projected loss) or ``ce``
     loss: Loss = Loss.mse
+    #: terms of P3's Theorem-1 loss decomposition left out of the objective (``[]`` = none;
+    #: ``[R_star]``: minimise ``mse(all d² pairs) − (1/d) Σ_k E_*(k)``, P3's Fig. 2 variant; the
+    #: split then only decides what train/test metrics report; needs ``loss=mse``, full batch,
+    #: a product of cyclic groups, ``task.op=compose``, ``task.k=2`` and a one-hot quadratic
+    #: one-layer model without ridge)
+    loss_remove: list[str] = field(default_factory=list)
     task: ArithTaskConfig = field(default_factory=ArithTaskConfig)
     split: ArithSplitConfig = field(default_factory=ArithSplitConfig)
     model: ArithModelConfig = field(default_factory=ArithModelConfig)
@@ -331,6 +337,7 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
         )
     except ConfigError as exc:
         raise ConfigError(_user_key(str(exc))) from None
+    _check_loss_remove(c, task)
     if m.embedding == "onehot" and m.embed_dim is not None and m.embed_dim != task.M:
         raise ConfigError(
             f"model.embed_dim: a one-hot embedding has dimension M = {task.M}, got {m.embed_dim} "
@@ -340,6 +347,52 @@ def validate_arith(cfg: DictConfig | ArithConfig) -> None:
         _split_counts(task, s, split_counts)
     except ConfigError as exc:
         raise ConfigError(_user_key(str(exc))) from None
+
+
+#: allowed entries of ``loss_remove``
+LOSS_REMOVE: tuple[str, ...] = ("R_star",)
+
+
+def _check_loss_remove(c: Any, task: Any) -> None:
+    rem = c.loss_remove
+    if rem is None or isinstance(rem, str) or not all(isinstance(r, str) for r in rem):
+        raise ConfigError(
+            f"loss_remove: must be a list, e.g. [R_star]; got {_short(rem)} (allowed entries: "
+            f"{', '.join(LOSS_REMOVE)})"
+        )
+    bad = [r for r in rem if r not in LOSS_REMOVE]
+    if bad:
+        raise ConfigError(
+            f"loss_remove: {_short(bad[0])} is not allowed; allowed entries: "
+            f"{', '.join(LOSS_REMOVE)}"
+        )
+    if not rem:
+        return
+    m = c.model
+    needs = {
+        "loss": (c.loss == "mse", "mse"),
+        "task.op": (c.task.op == "compose" and task.operand_group is not None, "compose"),
+        "task.k": (int(c.task.k) == 2, "2"),
+        "model.activation": (m.activation == "square", "square"),
+        "model.embedding": (m.embedding == "onehot", "onehot"),
+        "model.layers": (int(m.layers) == 1, "1"),
+        "model.ridge": (not m.ridge, "false"),
+        "train.batch_size": (c.train.batch_size is None, "null (full batch)"),
+    }
+    for key, (ok, want) in needs.items():
+        if not ok:
+            raise ConfigError(
+                f"{key}: must be {want} with loss_remove (P3's Theorem-1 terms are defined for "
+                f"the two-operand quadratic one-hot network); got {_short(_get(c, key))}"
+            )
+    from groupcomp.theory.cogs import cyclic_shape
+
+    try:
+        cyclic_shape(task.operand_group)
+    except (ConfigError, ValueError) as exc:
+        raise ConfigError(
+            f"group: loss_remove needs a product of cyclic groups (Z7, Z2xZ4); {exc}"
+        ) from None
 
 
 def _split_counts(task, s, split_counts) -> None:

@@ -70,6 +70,21 @@ __all__ = [
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+def _loss_remove(cfg: DictConfig, task: Any):
+    """``loss_remove`` as a function ``model → (S,)`` (the sum of the removed terms), or None."""
+    removed = list(cfg.get("loss_remove") or [])
+    if not removed:
+        return None
+    from groupcomp.theory.cogs import cyclic_shape, rstar_term
+
+    shape = cyclic_shape(task.operand_group)
+
+    def term(model: torch.nn.Module) -> torch.Tensor:
+        return rstar_term(model.W_in, model.W_out, shape)
+
+    return term
+
+
 def _seeds(cfg: DictConfig) -> list[int]:
     return [int(s) for s in cfg.train.seeds]
 
@@ -906,6 +921,7 @@ def _build_arith(cfg: DictConfig) -> ArithExperiment:
         test_y,
         data,
         ridge_lambda=float(m.ridge_lambda) if m.ridge else None,
+        remove=_loss_remove(cfg, task),
     )
     G = task.operand_group
     probe = WeightPowerProbe(task) if G is not None else None

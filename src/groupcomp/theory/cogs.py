@@ -95,6 +95,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -112,6 +113,7 @@ __all__ = [
     "loss_decomposition",
     "one",
     "pair_potentials",
+    "rstar_term",
     "self_conjugate",
     "single_frequency",
     "sp_summary",
@@ -540,6 +542,45 @@ def loss_decomposition(net: CogsNet) -> LossDecomposition:
     for arr in (target, r_c, r_n, r_star):
         arr[0] = 0.0
     return LossDecomposition(d, r_kkk, target, np.maximum(r_c, 0.0), r_n, r_star)
+
+
+def rstar_term(W_in: Any, W_out: Any, shape: tuple[int, ...]) -> Any:
+    """The R_* part of Theorem 1, ``(1/d) Σ_{k≠0} E_*(k)``, per ensemble member, in torch (so an
+    objective can remove it and differentiate: P3's Fig. 2 "without R_*" variant).
+
+    Args:
+        W_in: ``(S, q, 2, d)`` input weights of a one-hot two-operand quadratic ``ArithNet``.
+        W_out: ``(S, q, d)`` its output weights.
+        shape: the cyclic factors of the group (:func:`cyclic_shape`), ``prod(shape) = d``.
+
+    Returns: ``(S,)`` real tensor, equal to ``loss_decomposition(net).r_star.sum() / d`` of each
+    member (tested to 1e-12), differentiable in both weights.
+    """
+    import torch
+
+    d = math.prod(shape)
+    dims = tuple(range(-len(shape), 0))
+
+    def fft(w: Any) -> Any:  # (1/d) Σ_g w[..., g] χ̄_k(g)
+        x = w.reshape(w.shape[:-1] + tuple(shape))
+        return torch.fft.fftn(x, dim=dims).reshape(w.shape[:-1] + (d,)) / d
+
+    def synth(w: Any) -> Any:  # Σ_g w[..., g] χ_k(g)
+        x = w.reshape(w.shape[:-1] + tuple(shape))
+        return torch.fft.ifftn(x, dim=dims).reshape(w.shape[:-1] + (d,)) * d
+
+    w_a, w_b = W_in[:, :, 0], W_in[:, :, 1]
+    za, zb, zc = fft(w_a), fft(w_b), 2.0 * synth(W_out)
+    qa, qb = fft(w_a * w_a), fft(w_b * w_b)  # coefficients of w_p²: Σ_k' z_k' z_{m−k'}
+    # r_{m0k} + ½ R_a[m, k] and r_{0mk} + ½ R_b[m, k], all (S, m, k)
+    a = torch.einsum("sjm,sj,sjk->smk", za, zb[..., 0], zc) + 0.5 * torch.einsum(
+        "sjm,sjk->smk", qa, zc
+    )
+    b = torch.einsum("sj,sjm,sjk->smk", za[..., 0], zb, zc) + 0.5 * torch.einsum(
+        "sjm,sjk->smk", qb, zc
+    )
+    e_star = a[:, 1:, 1:].abs().pow(2).sum((1, 2)) + b[:, 1:, 1:].abs().pow(2).sum((1, 2))
+    return e_star / d
 
 
 def constraint_residuals(net: CogsNet) -> dict[str, float]:

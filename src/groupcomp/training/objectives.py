@@ -15,7 +15,7 @@ update. Every reduction is per ensemble member: nothing couples two seeds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -125,6 +125,12 @@ class ArithObjective:
         data: the run's :class:`~groupcomp.training.data.ArithBatches`.
         ridge_lambda: solve the read-out by ridge regression on the whole training split before
             every step (``None`` = off; the model must have been built with ``ridge=True``).
+        remove: a term of the loss on *all* tuples to leave out of what is minimised,
+            ``model → (S,)`` (e.g. :func:`groupcomp.theory.cogs.rstar_term`, P3's Fig. 2
+            "without R_*"): each (full-batch) step minimises ``loss(train ∪ test) −
+            remove(model)`` (autograd; the term is defined for the loss on all tuples, P3's
+            Theorem 1, so the split only decides what ``train_*`` / ``test_*`` report) and
+            records it as ``loss``; ``train_loss`` / ``test_loss`` stay the task's loss.
     """
 
     record_keys: tuple[str, ...] = ("loss", "train_loss", "train_acc", "test_loss", "test_acc")
@@ -141,8 +147,10 @@ class ArithObjective:
         data,
         *,
         ridge_lambda: float | None = None,
+        remove: Callable[[torch.nn.Module], Tensor] | None = None,
     ) -> None:
         self.kind = kind
+        self.remove = remove
         self.train_x, self.train_y = train_x, train_y
         self.test_x, self.test_y = test_x, test_y
         self.data = data
@@ -170,7 +178,11 @@ class ArithObjective:
     def fused(self, model: torch.nn.Module) -> bool:
         """Whether steps use the model's fused exact gradients (``ArithNet.loss_and_grad``);
         ``use_fused = False`` forces autograd (the reference path of tests and benchmarks)."""
-        return self.use_fused and bool(getattr(model, "supports_fused_grad", False))
+        return (
+            self.use_fused
+            and self.remove is None
+            and bool(getattr(model, "supports_fused_grad", False))
+        )
 
     def _fused_full(self, model: torch.nn.Module) -> dict[str, Tensor]:
         """A full-batch step in one fused pass over ``[train | test]``: the gradient of the
@@ -225,6 +237,8 @@ class ArithObjective:
             loss = arith_loss(out, yb, self.kind)
             split = {"train_loss": loss.detach(), "train_acc": _accuracy(out.detach(), yb)}
             split.update(self._test(model))
+            if self.remove is not None:
+                loss = self._reduced(model)
         elif self.data.epoch_start:
             split = self.evaluate(model)  # refits the read-out; the whole split, no gradients
             del split["loss"]
@@ -237,6 +251,12 @@ class ArithObjective:
         loss.sum().backward()
         return {"loss": loss.detach(), **split}
 
+    def _reduced(self, model: torch.nn.Module) -> Tensor:
+        """``loss(train ∪ test) − remove(model)``: ``(S,)``, with gradients."""
+        x = torch.cat([self.train_x, self.test_x], dim=1)
+        y = torch.cat([self.train_y, self.test_y], dim=1)
+        return arith_loss(model(x), y, self.kind) - self.remove(model)
+
     def _test(self, model: torch.nn.Module) -> dict[str, Tensor]:
         te_l, te_a = self._eval(model, self.test_x, self.test_y)
         return {"test_loss": te_l, "test_acc": te_a}
@@ -245,4 +265,8 @@ class ArithObjective:
         """Records of the final model (after the last update)."""
         self._ridge(model)
         tr_l, tr_a = self._eval(model, self.train_x, self.train_y)
-        return {"loss": tr_l, "train_loss": tr_l, "train_acc": tr_a, **self._test(model)}
+        loss = tr_l
+        if self.remove is not None:
+            with torch.no_grad():
+                loss = self._reduced(model)
+        return {"loss": loss, "train_loss": tr_l, "train_acc": tr_a, **self._test(model)}
