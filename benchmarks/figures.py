@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'figure':<12} {'whole (s)':>10} {'fits (s)':>9} {'load':>5}  runs (steps, fit s)")
     for r in rows:
         runs = ", ".join(f"{x['run']} {x['steps']} {x['fit_s']:g}" for x in r["runs"])
-        print(f"{r['figure']:<12} {r['wall_s']:>10} {r['fit_s']:>9} {r['load_before']!s:>5}  {runs}")
+        load = str(r["load_before"])
+        print(f"{r['figure']:<12} {r['wall_s']:>10} {r['fit_s']:>9} {load:>5}  {runs}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"figures": rows}, indent=1) + "\n")
     print(f"wrote {args.json}")

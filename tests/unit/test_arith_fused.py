@@ -73,6 +73,8 @@ def test_fused_loss_and_grad_equals_autograd(
     assert torch.equal(fused_correct, correct)
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.grad, grads[name], rtol=1e-10, atol=1e-12)
+        # torch's fused CPU Adam reads a gradient as flat memory in the parameter's layout
+        assert p.grad.is_contiguous() and p.grad.shape == p.shape
     if ridge:
         assert model.W_out.grad is None  # a buffer: no gradient
     # called again with the same tensors (cached indices) and with default grad_rows = B
@@ -175,3 +177,18 @@ def test_factory_adam_is_fused_and_equals_the_default_implementation(name: str) 
         ref_opt.step()
     for p, q in zip(model.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("exhaustive", [True, False])
+def test_two_layer_fused_gradients_are_contiguous(exhaustive: bool) -> None:
+    """The sequence models' fused gradients can also meet the fused Adam kernel."""
+    from groupcomp.models import TwoLayerNet
+
+    enc = torch.randn(5, 5, generator=torch.Generator().manual_seed(0), dtype=F64)
+    model = TwoLayerNet(enc, 2, 8, 3, dtype=F64)
+    seq = torch.cartesian_prod(torch.arange(5), torch.arange(5))
+    if not exhaustive:
+        seq = seq[torch.randperm(25, generator=torch.Generator().manual_seed(1))[:17]]
+    model.loss_and_grad(seq, torch.randn(len(seq), 5, dtype=F64), exhaustive=exhaustive)
+    for p in model.parameters():
+        assert p.grad.is_contiguous() and p.grad.shape == p.shape

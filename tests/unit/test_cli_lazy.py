@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from groupcomp.cli import build_parser, main
 from groupcomp.cli import _place_overrides as place
+from groupcomp.cli import build_parser, main
 
 HEAVY = ("torch", "matplotlib", "pandas", "hydra", "numba", "torch._dynamo")
 
@@ -73,3 +73,22 @@ def test_bad_format_is_refused_before_training(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "jpgg" in err and "allowed values" in err and "pdf" in err
     assert not out.exists()
+
+
+def test_figure_modules_are_prefetched_in_a_thread() -> None:
+    """``groupcomp.train`` with figures imports pandas, pyarrow and the figure stack in a
+    (non-daemon) background thread; with everything imported already, it starts none."""
+    code = """
+import sys, threading
+import groupcomp.api as api
+assert "matplotlib" not in sys.modules and "groupcomp.viz" not in sys.modules
+api._prefetch_figure_modules()
+(t,) = [t for t in threading.enumerate() if t.name == "groupcomp-prefetch"]
+assert not t.daemon
+t.join()
+print(all(m in sys.modules for m in ("pandas", "pyarrow.parquet", "groupcomp.viz", "matplotlib")))
+api._prefetch_figure_modules()
+print([t.name for t in threading.enumerate() if t.name == "groupcomp-prefetch"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "[]"]

@@ -52,9 +52,7 @@ class FigureSpec:
         """Run-folder name of each column: its preset, with ``-<column index>`` appended where
         two columns use the same preset."""
         presets = [c.preset for c in self.columns]
-        return [
-            p if presets.count(p) == 1 else f"{p}-{i}" for i, p in enumerate(presets)
-        ]
+        return [p if presets.count(p) == 1 else f"{p}-{i}" for i, p in enumerate(presets)]
 
 
 def list_figures() -> list[str]:

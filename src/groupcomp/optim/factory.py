@@ -132,7 +132,9 @@ def make_optimizer(
 def _fused_adam(cls: type, params: list, **kwargs: Any) -> torch.optim.Optimizer:
     """``cls`` (torch's Adam / AdamW) with its fused kernel where torch offers one for these
     parameters: one kernel per parameter instead of ~10 (a Z23 arithmetic step's update 2.4x
-    faster); equal to the default implementation up to rounding (tested, float64)."""
+    faster); equal to the default implementation up to rounding (tested, float64). The fused
+    kernel reads each gradient as flat memory in its parameter's layout: gradients set by hand
+    must be contiguous (autograd's are; so are the fused model gradients, tested)."""
     try:
         return cls(params, fused=True, **kwargs)
     except (RuntimeError, ValueError):  # an older torch, or a device without the kernel

@@ -86,7 +86,10 @@ def theory_scope(
     if activation == "power" or (activation == "square" and k == 2):
         why = "two-layer z^k network (P1, Theorem 4.1)"
         if clipped and optimizer in ("per_neuron", "gd"):
-            why += "; no drop times with gradient clipping (optim.grad_clip): they would be lower bounds"
+            why += (
+                "; no drop times with gradient clipping (optim.grad_clip): they would be "
+                "lower bounds"
+            )
         elif not timed:
             why += "; drop times need per-neuron SGD or SGD"
         return TheoryScope(True, timed, True, False, why)

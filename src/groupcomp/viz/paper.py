@@ -122,7 +122,6 @@ def paper_figure(
     return fig
 
 
-
 def _place_legend(ax: Axes, row: str, *, last: bool) -> None:
     legend = ax.get_legend()
     if legend is None:
