@@ -80,7 +80,7 @@ def paper_figure(
     spec: FigureSpec,
     runs: Sequence[Any],
     *,
-    panel_size: tuple[float, float] = (4.0, 3.0),
+    panel_size: tuple[float, float] = (3.8, 3.0),
 ) -> Figure:
     """The grid of ``spec``: ``len(spec.rows)`` × ``len(spec.columns)`` panels.
 
@@ -103,7 +103,9 @@ def paper_figure(
         )
     nr, nc = len(spec.rows), len(spec.columns)
     with style_context():
-        fig = Figure(figsize=(panel_size[0] * nc, panel_size[1] * nr), layout="constrained")
+        # + room for the loss row's legend, outside the last panel
+        width = panel_size[0] * nc + (2.6 if "loss" in spec.rows else 0.0)
+        fig = Figure(figsize=(width, panel_size[1] * nr), layout="constrained")
         axes = fig.subplots(nr, nc, squeeze=False)
         for r, row in enumerate(spec.rows):
             for c, (col, run) in enumerate(zip(spec.columns, runs, strict=True)):
