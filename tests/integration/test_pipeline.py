@@ -375,7 +375,8 @@ def test_ctrl_c_at_random_moments_always_leaves_a_resumable_run(tmp_path) -> Non
     resumed run equals the uninterrupted one bit for bit."""
     import random
 
-    args = ["arith", "arith_z23", "group=Z11", "hidden=64", "epochs=300", "--quiet"]
+    # long enough (~1 s with the fused arith path) that most random signals hit the loop
+    args = ["arith", "arith_z23", "group=Z11", "hidden=64", "epochs=4000", "--quiet"]
     ref = _cli([*args, "--out", str(tmp_path), "--name", "ref"])
     assert ref.wait(timeout=600) == 0, ref.communicate()[1].decode()
     a = load_run(tmp_path / "ref")

@@ -257,7 +257,7 @@ ARITH_KEYS = [
     "split.seed", "model.hidden", "model.activation", "model.embedding", "model.embed_dim",
     "model.layers", "model.ridge", "model.ridge_lambda", "model.init_scale", "optim.name",
     "optim.lr", "optim.momentum", "train.seeds", "train.engine", "train.epochs",
-    "train.stop_after_grok",
+    "train.stop_after_grok", "loss_remove",
 ]  # fmt: skip
 
 
