@@ -6,7 +6,9 @@ Times, in one run on this machine: whole processes as a user runs them (the impo
 every preset's full training (steps/s, wall time, peak
 memory, achieved GFLOP/s as a fraction of the machine's float32 matmul rate measured here too),
 64 batched seeds vs 64 sequential runs of ``d3``, the online mode at k = 6 on A5, the theory
-functions and ``G.irreps()`` for groups of order 24, 60 and 128. Each training case runs in its
+functions and ``G.irreps()`` for groups of order 24, 60 and 128, the arithmetic per-epoch times
+(:mod:`benchmarks.arith`) and the paper figures from nothing (``groupcomp figure p1-fig1`` /
+``agf-modadd``, :mod:`benchmarks.figures`; full runs or ``--only figure``). Each training case runs in its
 own subprocess (clean peak-memory reading, its own thread setting). Prints a table and writes
 ``benchmarks/results/<date>.json``.
 """
@@ -206,6 +208,22 @@ def main(argv: list[str] | None = None) -> int:
     for c in cases:
         print(f"... {c['name']}", file=sys.stderr, flush=True)
         results.append(_case(c))
+    # the paper figures from nothing (`groupcomp figure`, ~8 min): full runs only, or --only figure
+    if (not args.only and not quick) or any("figure" in o for o in args.only or []):
+        from benchmarks.figures import time_figure
+
+        for name in ("p1-fig1", "agf-modadd"):
+            print(f"... figure:{name}", file=sys.stderr, flush=True)
+            row = time_figure(name)
+            results.append(
+                {
+                    "name": f"figure:{name}",
+                    "wall_s": row["wall_s"],
+                    "fit_s": row["fit_s"],
+                    "load_before": row["load_before"],
+                    "note": "; ".join(f"{r['run']} {r['steps']} steps" for r in row["runs"]),
+                }
+            )
     rate = {r.get("threads"): r.get("gflops") for r in results if r.get("name") == "matmul"}
     peak = max((v for v in rate.values() if v), default=None)
     for r in results:
