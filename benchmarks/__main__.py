@@ -8,8 +8,9 @@ memory, achieved GFLOP/s as a fraction of the machine's float32 matmul rate meas
 64 batched seeds vs 64 sequential runs of ``d3``, the online mode at k = 6 on A5, the theory
 functions and ``G.irreps()`` for groups of order 24, 60 and 128, the arithmetic per-epoch times
 (:mod:`benchmarks.arith`) and the paper figures from nothing (``groupcomp figure p1-fig1`` /
-``agf-modadd``, :mod:`benchmarks.figures`; full runs or ``--only figure``). Each training case runs in its
-own subprocess (clean peak-memory reading, its own thread setting). Prints a table and writes
+``agf-modadd``, :mod:`benchmarks.figures`; full runs or ``--only figure``). Each training case
+runs in its own subprocess (clean peak-memory reading, its own thread setting). Prints a table
+and writes
 ``benchmarks/results/<date>.json``.
 """
 
