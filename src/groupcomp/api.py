@@ -76,6 +76,19 @@ def _prefetch_figure_modules() -> None:
     threading.Thread(target=work, name="groupcomp-prefetch", daemon=False).start()
 
 
+def _refuse_existing(stem: Path, formats: Sequence[str], what: str, force: bool) -> None:
+    """Nothing a user saved is overwritten without asking: refuse if ``<stem>.<fmt>`` exists
+    for a format, unless ``force``."""
+    from groupcomp.errors import ConfigError
+
+    exist = [p for p in (stem.with_name(f"{stem.name}.{f}") for f in formats) if p.exists()]
+    if exist and not force:
+        raise ConfigError(
+            f"{what}: {exist[0]} exists; pass --force (force=True) to overwrite it, or choose "
+            f"another --out"
+        )
+
+
 def train(
     cfg: DictConfig | str,
     out: str | Path | None = "runs",
@@ -230,13 +243,7 @@ def _plot_many(
                 )
             stem, fmts = stem.with_suffix(""), (suffix,)
     fmts = DEFAULT_FORMATS if fmts is None else fmts
-    targets = [stem.with_name(f"{stem.name}.{f}") for f in fmts]
-    exist = [t for t in targets if t.exists()]
-    if exist and not force:
-        raise ConfigError(
-            f"plot: {exist[0]} exists; pass --force (force=True) to overwrite it, or choose "
-            f"another --out"
-        )
+    _refuse_existing(stem, fmts, "plot", force)
     data = [(n, run.metrics, run.summary) for n, run in zip(names, loaded, strict=True)]
     fig = overlay_figure(data) if overlay else runs_figure(data)
     return save_figure(fig, stem, fmts)
@@ -499,13 +506,7 @@ def figure(
     spec = load_figure_spec(name) if isinstance(name, str) else name
     folder = Path(out) / spec.name
     stem = folder / spec.name
-    existing = [stem.with_name(f"{stem.name}.{f}") for f in formats]
-    existing = [p for p in existing if p.exists()]
-    if existing and not force:
-        raise ConfigError(
-            f"figure: {existing[0]} exists; pass force=True (--force) to redraw it, or choose "
-            f"another --out"
-        )
+    _refuse_existing(stem, formats, "figure", force)
     if runs is not None:
         runs = [Path(r) for r in runs]
         if len(runs) != len(spec.columns):

@@ -26,7 +26,7 @@ from groupcomp.viz.style import (
     THEORY_LS,
     THEORY_LW,
     TRAIN_COLOR,
-    new_figure,
+    on_axes,
     require_table,
     style_context,
 )
@@ -48,14 +48,6 @@ PAPER_SHARES: dict[int, tuple[float, float]] = {
 _MARK_COLOR = "#d62728"
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is None:
-        return new_figure(figsize=figsize)
-    if not isinstance(ax, Axes):
-        raise ShapeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}")
-    return ax.figure, ax  # type: ignore[return-value]
-
-
 def order_histogram_figure(
     hist: Mapping[int, int],
     *,
@@ -74,7 +66,7 @@ def order_histogram_figure(
     counts = np.array([int(hist[k]) for k in orders])
     top = int(max(orders.max(), *marks, 10 if max_order is None else max_order))
     with style_context():
-        fig, ax = _axes(ax, (4.6, 3.2))
+        fig, ax = on_axes(ax, (4.6, 3.2), "order_histogram_figure")
         ax.bar(orders, counts, width=0.8, color="#1f77b4", gid="order-bars")
         for m in marks:
             ax.axvline(m, color=_MARK_COLOR, ls="--", lw=1.0, gid=f"order-mark:{m}")
@@ -115,7 +107,7 @@ def sp_dynamics_figure(
     require_table(dynamics, ["epoch", "diag", "offdiag", "d"], "sp_dynamics_figure")
     d = int(dynamics["d"].iloc[0])
     with style_context():
-        fig, ax = _axes(ax, (5.0, 3.2))
+        fig, ax = on_axes(ax, (5.0, 3.2), "sp_dynamics_figure")
         _per_seed(ax, dynamics, "diag", TRAIN_COLOR, "diag Σ r_kkk", "sp-diag")
         _per_seed(ax, dynamics, "offdiag", TEST_COLOR, "off-diag Σ r_k1k2k", "sp-offdiag")
         ax.axhline(d - 1, color=THEORY_COLOR, ls=THEORY_LS, lw=THEORY_LW, gid="sp-target")
@@ -146,7 +138,7 @@ def residuals_figure(
     df = dynamics.copy()
     floor = 1e-12
     with style_context():
-        fig, ax = _axes(ax, (5.0, 3.2))
+        fig, ax = on_axes(ax, (5.0, 3.2), "residuals_figure")
         for col, (label, color) in _RES_COLS.items():
             df[col] = df[col].clip(lower=floor)
             _per_seed(ax, df, col, color, label, f"res-mean:{col}")
@@ -174,7 +166,7 @@ def shares_figure(
     means = [100 * float(seeds[c].mean()) for c in share_cols]
     d = int(seeds["d"].iloc[0])
     with style_context():
-        fig, ax = _axes(ax, (5.4, 3.2))
+        fig, ax = on_axes(ax, (5.4, 3.2), "shares_figure")
         x = np.arange(len(kinds))
         for i, (kind, m) in enumerate(zip(kinds, means, strict=True)):
             ax.bar(i, m, width=0.7, color="#1f77b4", gid=f"share:{kind}")

@@ -38,6 +38,7 @@ from groupcomp.viz.style import (
     THEORY_LW,
     irrep_colors,
     new_figure,
+    on_axes,
     style_context,
 )
 
@@ -55,14 +56,6 @@ _YLABEL = {
     "current": "share of neuron power in its final irrep",
     "peak": "power in final irrep / neuron's peak power",
 }
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is None:
-        return new_figure(figsize=figsize)
-    if not isinstance(ax, Axes):
-        raise ShapeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}")
-    return ax.figure, ax  # type: ignore[return-value]
 
 
 def neuron_fraction_figure(
@@ -87,7 +80,7 @@ def neuron_fraction_figure(
     colors = irrep_colors(h.labels)
     x = h.steps.astype(float) + 1.0
     with style_context():
-        fig, ax = _axes(ax, (5.6, 3.6))
+        fig, ax = on_axes(ax, (5.6, 3.6), "neuron_fraction_figure")
         for b in bands:
             c = colors[b.label]
             ax.fill_between(
@@ -131,7 +124,7 @@ def neuron_power_figure(
     peak = float(np.nanmax(P)) if P.size else 0.0
     floor = 1e-12 * peak if peak > 0 else 1e-300
     with style_context():
-        fig, ax = _axes(ax, (5.6, 3.6))
+        fig, ax = on_axes(ax, (5.6, 3.6), "neuron_power_figure")
         for j, lab in enumerate(h.labels):
             ax.plot(
                 x, np.maximum(P[:, j], floor), color=colors[lab], lw=1.4,
@@ -162,7 +155,7 @@ def mix_block_figure(
     F = h.mix_block_fraction  # (T, S)
     chance = h.mix_chance()
     with style_context():
-        fig, ax = _axes(ax, (5.6, 3.6))
+        fig, ax = on_axes(ax, (5.6, 3.6), "mix_block_figure")
         if F.shape[1] > 1:
             for s in range(F.shape[1]):
                 ax.plot(x, F[:, s], color=MEAN_COLOR, lw=SEED_LW, alpha=SEED_ALPHA,
