@@ -13,7 +13,7 @@ from groupcomp.api import figure, train
 from groupcomp.cli import main
 from groupcomp.config import load_config
 from groupcomp.config.figures import parse_figure_spec
-from groupcomp.errors import ConfigError
+from groupcomp.errors import ConfigError, ShapeError
 from groupcomp.runs import load_run
 
 pytestmark = pytest.mark.slow
@@ -63,6 +63,16 @@ def test_figure_trains_resumes_reuses_and_draws_the_runs_data(tmp_path) -> None:
         y = np.asarray(line.get_ydata(), dtype=float)
         np.testing.assert_allclose(y[: len(loss)], np.maximum(loss.to_numpy(), y.min()), rtol=1e-6)
         assert panels[f"panel:neurons:{label}"].collections  # the interquartile bands
+
+    # drawn into the caller's axes: the same panels, the caller's figure returned
+    from matplotlib.figure import Figure
+
+    mine = Figure()
+    grid = mine.subplots(3, 2, squeeze=False)
+    assert paper_figure(spec, runs, axes=grid) is mine
+    assert {ax.get_gid() for ax in mine.axes} == set(panels)
+    with pytest.raises(ShapeError, match="3 x 2"):
+        paper_figure(spec, runs, axes=grid[:2])
 
     # a second call never overwrites the figure without force; with force it reuses the runs
     with pytest.raises(ConfigError, match="--force"):

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from groupcomp.config.figures import FIGURE_ROWS, FigureSpec
-from groupcomp.errors import RunFolderError
+from groupcomp.errors import RunFolderError, ShapeError
 
 __all__ = ["paper_figure"]
 
@@ -80,6 +81,7 @@ def paper_figure(
     spec: FigureSpec,
     runs: Sequence[Any],
     *,
+    axes: Any = None,
     panel_size: tuple[float, float] = (3.8, 3.0),
 ) -> Figure:
     """The grid of ``spec``: ``len(spec.rows)`` × ``len(spec.columns)`` panels.
@@ -87,14 +89,16 @@ def paper_figure(
     Args:
         spec: the figure (rows: panel kinds, columns: runs with labels).
         runs: one :class:`groupcomp.runs.LoadedRun` per column, in ``spec.columns`` order.
-        panel_size: inches per panel (width, height).
+        axes: draw into these axes instead (a ``(rows, columns)`` array, e.g. from
+            ``fig.subplots(nr, nc, squeeze=False)``); their figure is returned.
+        panel_size: inches per panel (width, height) of a new figure.
 
     Panel ``(r, c)`` carries ``gid="panel:<row>:<label>"`` so tests and users can find it.
     Legends: the loss row's (line styles) once, right of its last panel; the power and
     neuron rows' (the irrep colours of that column, which differ between groups) inside every
     panel.
     """
-    from groupcomp.viz.style import style_context
+    from groupcomp.viz.style import root_figure, style_context
 
     if len(runs) != len(spec.columns):
         raise RunFolderError(
@@ -104,9 +108,19 @@ def paper_figure(
     nr, nc = len(spec.rows), len(spec.columns)
     with style_context():
         # + room for the loss row's legend, outside the last panel
-        width = panel_size[0] * nc + (2.6 if "loss" in spec.rows else 0.0)
-        fig = Figure(figsize=(width, panel_size[1] * nr), layout="constrained")
-        axes = fig.subplots(nr, nc, squeeze=False)
+        if axes is None:
+            width = panel_size[0] * nc + (2.6 if "loss" in spec.rows else 0.0)
+            fig = Figure(figsize=(width, panel_size[1] * nr), layout="constrained")
+            axes = fig.subplots(nr, nc, squeeze=False)
+        else:
+            axes = np.asarray(axes, dtype=object).reshape(-1)
+            if len(axes) != nr * nc or not all(isinstance(a, Axes) for a in axes):
+                raise ShapeError(
+                    f"paper_figure: axes must hold {nr} x {nc} matplotlib Axes (rows {spec.rows}"
+                    f", one column per run); got {len(axes)}"
+                )
+            axes = axes.reshape(nr, nc)
+            fig = root_figure(axes[0, 0])
         for r, row in enumerate(spec.rows):
             for c, (col, run) in enumerate(zip(spec.columns, runs, strict=True)):
                 ax = axes[r, c]
