@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,17 +37,9 @@ def _case(spec: dict) -> dict:
     threads = spec.get("threads")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cases", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        env=env,
-        check=False,
-    )
-    if out.returncode != 0:
-        return {"name": spec["name"], "error": out.stderr.strip().splitlines()[-1:]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    from benchmarks._proc import run_json
+
+    return run_json("benchmarks.cases", [json.dumps(spec)], spec["name"], env)
 
 
 def _fmt(v: object, nd: int = 3) -> str:

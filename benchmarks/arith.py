@@ -32,21 +32,15 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks._proc import load_average, run_json
+
 HERE = Path(__file__).resolve().parent
 #: the CoGS author's code, ms per full-batch epoch at Z23 hidden 512 on a 2-core CPU (issue 16)
 COGS_AUTHOR_MS = 7.9
-
-
-def _load() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def arith_specs(quick: bool = False, threads: tuple[int, ...] = (1, 2)) -> list[dict]:
@@ -120,7 +114,7 @@ def case_arith(spec: dict) -> dict:
     threads, M, H = int(spec["threads"]), int(spec["M"]), int(spec["hidden"])
     chunk, rounds = int(spec["chunk"]), int(spec["rounds"])
     torch.set_num_threads(threads)
-    load_before = _load()
+    load_before = load_average()
     exps = {}
     for path in ("fused", "reference"):
         cfg = load_config(
@@ -168,7 +162,7 @@ def case_arith(spec: dict) -> dict:
         "fraction_of_same_shapes_matmul": flops / fused / 1e9 / rates["same_shapes_gflops"],
         "fraction_of_matmul_1024": flops / fused / 1e9 / rates["matmul_1024_gflops"],
         "load_before": load_before,
-        "load_after": _load(),
+        "load_after": load_average(),
         "note": f"fit calls of {chunk} epochs (no probes/checkpoints); median of {rounds} "
         "interleaved chunks per path",
     }
@@ -180,18 +174,9 @@ def case_arith(spec: dict) -> dict:
 
 def run_case(spec: dict) -> dict:
     """One case in a fresh subprocess (its own thread setting)."""
+
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]))
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.arith", "--case", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        env=env,
-        check=False,
-    )
-    if out.returncode != 0:
-        return {"name": spec["name"], "error": out.stderr.strip().splitlines()[-1:]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_json("benchmarks.arith", ["--case", json.dumps(spec)], spec["name"], env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,28 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._proc import load_average
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "figures.json"
-
-
-def _load() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def time_figure(name: str) -> dict:
     """Run ``groupcomp figure name`` in a fresh folder; its whole wall time and per-run fits."""
     with tempfile.TemporaryDirectory() as tmp:
-        load = _load()
+        load = load_average()
         cmd = [sys.executable, "-m", "groupcomp", "figure", name, "--out", tmp, "--quiet"]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)

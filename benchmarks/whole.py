@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,14 +26,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks._proc import load_average
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def _run(cmd: list[str]) -> float:
@@ -85,7 +79,7 @@ def _row(name: str, walls: list[float], load: float | None, **extra) -> dict:
 
 
 def import_floor(repeats: int) -> dict:
-    load = _load()
+    load = load_average()
     cmd = [sys.executable, "-c", "import torch, matplotlib"]
     _run(cmd)  # file-system cache warm
     return _row("whole:import floor", [_run(cmd) for _ in range(repeats)], load)
@@ -104,7 +98,7 @@ def train_pair(
     walls: dict[str, list[float]] = {v: [] for v in variants}
     fits: dict[str, list[float]] = {v: [] for v in variants}
     done: dict[str, int] = {}
-    load = _load()
+    load = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for r in range(repeats):
