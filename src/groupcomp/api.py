@@ -528,12 +528,12 @@ def figure(
             cfg = load_config(col.preset, list(col.overrides), schema=schema)
             train(cfg, run_dir.parent, name=run_dir.name, quiet=quiet)
             trained.append(col.label)
-        elif runs is None:
-            status = load_run(run_dir).summary.get("status")
-            if status not in FINISHED:
-                resume(run_dir, quiet=quiet)
-                trained.append(col.label)
-        loaded.append(load_run(run_dir))
+        run = load_run(run_dir)
+        if runs is None and run.summary.get("status") not in FINISHED:
+            resume(run_dir, quiet=quiet)
+            trained.append(col.label)
+            run = load_run(run_dir)
+        loaded.append(run)
     fig = paper_figure(spec, loaded)
     written = save_figure(fig, stem, formats)
     return {"written": written, "runs": run_dirs, "trained": trained}

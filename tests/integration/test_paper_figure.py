@@ -62,7 +62,18 @@ def test_figure_trains_resumes_reuses_and_draws_the_runs_data(tmp_path) -> None:
         loss = run.metrics.dropna(subset=["loss"]).groupby("step")["loss"].mean()
         y = np.asarray(line.get_ydata(), dtype=float)
         np.testing.assert_allclose(y[: len(loss)], np.maximum(loss.to_numpy(), y.min()), rtol=1e-6)
-        assert panels[f"panel:neurons:{label}"].collections  # the interquartile bands
+        # row 3 is the authors' per-neuron measure of this run: the same curves as drawn alone
+        from matplotlib.figure import Figure
+
+        from groupcomp.viz.neurons import neuron_fraction_figure
+
+        alone = Figure().subplots()
+        neuron_fraction_figure(run, ax=alone, which="out", normalize="peak", title=None)
+        got = [ln.get_ydata() for ln in panels[f"panel:neurons:{label}"].lines]
+        want = [ln.get_ydata() for ln in alone.lines]
+        assert got and len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
 
     # drawn into the caller's axes: the same panels, the caller's figure returned
     from matplotlib.figure import Figure

@@ -230,15 +230,16 @@ class ArithObjective:
                 split = dict.fromkeys(("train_loss", "train_acc", "test_loss", "test_acc"), nan)
             losses, _ = model.loss_and_grad(xb, yb, self.kind)
             return {"loss": losses.mean(-1), **split}
-        if self.data.full:
+        if self.data.full and self.remove is not None:
+            self._ridge(model)
+            loss, split = self._reduced(model)
+        elif self.data.full:
             # one forward pass gives the step's loss and the whole split's train metrics
             self._ridge(model)
             out = model(xb)
             loss = arith_loss(out, yb, self.kind)
             split = {"train_loss": loss.detach(), "train_acc": _accuracy(out.detach(), yb)}
             split.update(self._test(model))
-            if self.remove is not None:
-                loss = self._reduced(model)
         elif self.data.epoch_start:
             split = self.evaluate(model)  # refits the read-out; the whole split, no gradients
             del split["loss"]
@@ -251,11 +252,23 @@ class ArithObjective:
         loss.sum().backward()
         return {"loss": loss.detach(), **split}
 
-    def _reduced(self, model: torch.nn.Module) -> Tensor:
-        """``loss(train ∪ test) − remove(model)``: ``(S,)``, with gradients."""
-        x = torch.cat([self.train_x, self.test_x], dim=1)
-        y = torch.cat([self.train_y, self.test_y], dim=1)
-        return arith_loss(model(x), y, self.kind) - self.remove(model)
+    def _reduced(self, model: torch.nn.Module) -> tuple[Tensor, dict[str, Tensor]]:
+        """``loss(train ∪ test) − remove(model)`` (``(S,)``, with gradients) and the split's
+        records, from one forward pass over all tuples."""
+        n, n_test = self.train_x.shape[1], self.test_x.shape[1]
+        out = model(torch.cat([self.train_x, self.test_x], dim=1))
+        tr_out, te_out = out[:, :n], out[:, n:]
+        tr = arith_loss(tr_out, self.train_y, self.kind)
+        split = {"train_loss": tr.detach(), "train_acc": _accuracy(tr_out.detach(), self.train_y)}
+        if n_test:
+            te = arith_loss(te_out, self.test_y, self.kind)
+            split.update(test_loss=te.detach(), test_acc=_accuracy(te_out.detach(), self.test_y))
+            total = (n * tr + n_test * te) / (n + n_test)  # the mean over all tuples
+        else:
+            nan = torch.full_like(tr, float("nan")).detach()
+            split.update(test_loss=nan, test_acc=nan)
+            total = tr
+        return total - self.remove(model), split
 
     def _test(self, model: torch.nn.Module) -> dict[str, Tensor]:
         te_l, te_a = self._eval(model, self.test_x, self.test_y)
@@ -264,9 +277,9 @@ class ArithObjective:
     def evaluate(self, model: torch.nn.Module) -> dict[str, Tensor]:
         """Records of the final model (after the last update)."""
         self._ridge(model)
-        tr_l, tr_a = self._eval(model, self.train_x, self.train_y)
-        loss = tr_l
         if self.remove is not None:
             with torch.no_grad():
-                loss = self._reduced(model)
-        return {"loss": loss, "train_loss": tr_l, "train_acc": tr_a, **self._test(model)}
+                loss, split = self._reduced(model)
+            return {"loss": loss, **split}
+        tr_l, tr_a = self._eval(model, self.train_x, self.train_y)
+        return {"loss": tr_l, "train_loss": tr_l, "train_acc": tr_a, **self._test(model)}
